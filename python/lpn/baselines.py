@@ -1,0 +1,211 @@
+"""Dense baselines a user would pick instead of LPN: an MLP trained online by backprop.
+
+Everything is plain NumPy and deliberately mirrors the LPN calling convention
+(``predict(x, mask)``, ``learn(x, t, mask)`` one online step per row, returning the mean
+step loss with the same normalisation ``sum(mask * (t - y)**2) / max(1, sum(mask))``),
+so experiments can run both models on the very same sample stream.
+
+Two standard continual-learning fixes come with it:
+
+* EWC (Kirkpatrick et al., 2017, the "online" variant that accumulates the diagonal
+  Fisher over tasks): call :meth:`MLP.end_task` with samples of the task just learned;
+* experience replay: a reservoir buffer, ``replay`` stored samples after every new one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MLP", "dense_mlp", "ewc_mlp", "replay_mlp"]
+
+_ACTS = {
+    "tanh": (np.tanh, lambda z, y: 1.0 - y * y),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z, y: (z > 0).astype(z.dtype)),
+    "linear": (lambda z: z, lambda z, y: np.ones_like(z)),
+}
+
+
+class MLP:
+    """Fully connected network trained online with SGD (one step per sample).
+
+    ``hidden=()`` gives a dense linear model.  The output layer is linear, like the LPN
+    layers used in the regression experiments.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        hidden=(64,),
+        activation: str = "tanh",
+        lr: float = 0.02,
+        seed: int = 0,
+        ewc_lambda: float = 0.0,
+        replay_capacity: int = 0,
+        replay: int = 0,
+        grad_clip: float | None = 10.0,
+    ):
+        if activation not in _ACTS:
+            raise ValueError(f"activation must be one of {sorted(_ACTS)}, got {activation!r}")
+        if n_in <= 0 or n_out <= 0:
+            raise ValueError(f"n_in and n_out must be positive, got {n_in}, {n_out}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.activation = activation
+        self.lr = float(lr)
+        self.ewc_lambda = float(ewc_lambda)
+        self.replay_capacity = int(replay_capacity)
+        self.replay = int(replay)
+        self.grad_clip = grad_clip
+        self.rng = np.random.default_rng(seed)
+        sizes = (self.n_in, *self.hidden, self.n_out)
+        self.W = []
+        self.b = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            # LeCun-normal init keeps tanh units out of saturation at the start.
+            self.W.append(self.rng.normal(0.0, 1.0 / np.sqrt(a), size=(b, a)))
+            self.b.append(np.zeros(b))
+        self.fisher = None
+        self.anchor = None
+        self.buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self.seen = 0
+        self.steps = 0
+        self.replays = 0
+
+    # -- parameters as a flat list, for EWC ---------------------------------------------
+    def params(self):
+        return [*self.W, *self.b]
+
+    # -- forward / backward -------------------------------------------------------------
+    def _forward(self, x):
+        act, _ = _ACTS[self.activation]
+        hs = [x]
+        zs = []
+        h = x
+        last = len(self.W) - 1
+        for k, (W, b) in enumerate(zip(self.W, self.b)):
+            z = W @ h + b
+            zs.append(z)
+            h = z if k == last else act(z)
+            hs.append(h)
+        return zs, hs
+
+    def predict(self, x, mask=None) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        single = x.ndim == 1
+        X = x[None, :] if single else x
+        if X.shape[-1] != self.n_in:
+            raise ValueError(f"expected inputs with {self.n_in} features, got {X.shape}")
+        act, _ = _ACTS[self.activation]
+        H = X
+        last = len(self.W) - 1
+        for k, (W, b) in enumerate(zip(self.W, self.b)):
+            Z = H @ W.T + b
+            H = Z if k == last else act(Z)
+        if mask is not None:
+            H = H * np.asarray(mask, dtype=bool)
+        H = H.astype(np.float32)
+        return H[0] if single else H
+
+    def _grads(self, x, t, mask):
+        _, dact = _ACTS[self.activation]
+        zs, hs = self._forward(x)
+        y = hs[-1]
+        m = np.ones(self.n_out) if mask is None else mask.astype(np.float64)
+        denom = max(1.0, float(m.sum()))
+        r = m * (t - y)
+        loss = float((r * r).sum() / denom)
+        delta = -2.0 * r / denom
+        gW = [None] * len(self.W)
+        gb = [None] * len(self.W)
+        for k in range(len(self.W) - 1, -1, -1):
+            gW[k] = np.outer(delta, hs[k])
+            gb[k] = delta
+            if k > 0:
+                delta = (self.W[k].T @ delta) * dact(zs[k - 1], hs[k])
+        return loss, gW, gb
+
+    def _sgd(self, x, t, mask):
+        loss, gW, gb = self._grads(x, t, mask)
+        grads = [*gW, *gb]
+        if self.grad_clip is not None:
+            # Online SGD on a single sample can blow up on an outlier; clipping the global
+            # norm keeps the baseline stable without tuning lr per experiment.
+            norm = np.sqrt(sum(float((g * g).sum()) for g in grads))
+            if norm > self.grad_clip:
+                grads = [g * (self.grad_clip / norm) for g in grads]
+        params = self.params()
+        for k, (p, g) in enumerate(zip(params, grads)):
+            if self.fisher is not None and self.ewc_lambda > 0:
+                # The quadratic EWC pull, applied as an exact partial step towards the
+                # anchor: capping lr*lambda*F at 1 keeps large Fisher entries from
+                # overshooting (plain SGD on the penalty diverges when lr*lambda*F > 2).
+                pull = np.minimum(1.0, self.lr * self.ewc_lambda * self.fisher[k])
+                p -= pull * (p - self.anchor[k])
+            p -= self.lr * g
+        self.steps += 1
+        return loss
+
+    def learn(self, x, t, mask=None) -> float:
+        """One online SGD step per row (plus replays); returns the mean loss of new rows."""
+        X = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        T = np.atleast_2d(np.asarray(t, dtype=np.float64))
+        if X.shape[1] != self.n_in or T.shape[1] != self.n_out or X.shape[0] != T.shape[0]:
+            raise ValueError(
+                f"expected x (B, {self.n_in}) and t (B, {self.n_out}), got {X.shape}, {T.shape}"
+            )
+        M = None if mask is None else np.asarray(mask, dtype=bool)
+        losses = []
+        for r in range(X.shape[0]):
+            mr = None if M is None else (M if M.ndim == 1 else M[r])
+            losses.append(self._sgd(X[r], T[r], mr))
+            if self.replay_capacity > 0:
+                for _ in range(self.replay if self.buffer else 0):
+                    bx, bt, bm = self.buffer[int(self.rng.integers(len(self.buffer)))]
+                    self._sgd(bx, bt, bm)
+                    self.replays += 1
+                self._offer(X[r], T[r], mr)
+        return float(np.mean(losses))
+
+    def _offer(self, x, t, mask):
+        item = (x.copy(), t.copy(), None if mask is None else mask.copy())
+        if len(self.buffer) < self.replay_capacity:
+            self.buffer.append(item)
+        else:
+            k = int(self.rng.integers(self.seen + 1))
+            if k < self.replay_capacity:
+                self.buffer[k] = item
+        self.seen += 1
+
+    def end_task(self, x, t, mask=None, n_samples: int = 200) -> None:
+        """EWC: add this task's diagonal empirical Fisher and re-anchor at the current weights."""
+        if self.ewc_lambda <= 0:
+            return
+        X = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        T = np.atleast_2d(np.asarray(t, dtype=np.float64))
+        M = None if mask is None else np.asarray(mask, dtype=bool)
+        n = min(n_samples, X.shape[0])
+        idx = self.rng.choice(X.shape[0], size=n, replace=False)
+        F = [np.zeros_like(p) for p in self.params()]
+        for r in idx:
+            mr = None if M is None else (M if M.ndim == 1 else M[r])
+            _, gW, gb = self._grads(X[r], T[r], mr)
+            for k, g in enumerate([*gW, *gb]):
+                F[k] += g * g / n
+        if self.fisher is None:
+            self.fisher = F
+        else:
+            self.fisher = [a + b for a, b in zip(self.fisher, F)]
+        self.anchor = [p.copy() for p in self.params()]
+
+
+def dense_mlp(n_in, n_out, **kw) -> MLP:
+    return MLP(n_in, n_out, **kw)
+
+
+def ewc_mlp(n_in, n_out, ewc_lambda=100.0, **kw) -> MLP:
+    return MLP(n_in, n_out, ewc_lambda=ewc_lambda, **kw)
+
+
+def replay_mlp(n_in, n_out, replay_capacity=200, replay=1, **kw) -> MLP:
+    return MLP(n_in, n_out, replay_capacity=replay_capacity, replay=replay, **kw)

@@ -1,0 +1,77 @@
+"""Helpers shared by the experiment modules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..baselines import MLP
+
+
+class Bar:
+    """A tqdm bar when ``progress`` is on, a no-op otherwise.
+
+    Experiments declare their total work (in learning steps) once and tick as they go, so
+    the CLI shows one honest bar per experiment.
+    """
+
+    def __init__(self, desc: str, progress: bool):
+        self._bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=0, desc=desc, unit="step", leave=True, dynamic_ncols=True)
+
+    def add_total(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.total += int(n)
+            self._bar.refresh()
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(int(n))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def rel_mse(pred, target, mask=None) -> float:
+    """MSE over (masked) outputs divided by the variance of those targets.
+
+    Relative error makes "≤ 1 % of target variance" a direct read-out and lets tasks of
+    different scale share one plot.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        pred = pred[..., mask]
+        target = target[..., mask]
+    var = float(target.var())
+    return float(((pred - target) ** 2).mean() / (var if var > 0 else 1.0))
+
+
+def learn_in_chunks(model, X, T, bar, chunk, mask=None, replay=0, on_chunk=None):
+    """Feed ``X, T`` to ``model.learn`` in order, ``chunk`` rows at a time.
+
+    The model sees exactly the same online sequence as one big call; chunking only gives
+    the progress bar and the learning curves a place to hook in.
+    """
+    n = X.shape[0]
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        if replay:
+            model.learn(X[start:stop], T[start:stop], mask=mask, replay=replay)
+        else:
+            model.learn(X[start:stop], T[start:stop], mask=mask)
+        bar.update(stop - start)
+        if on_chunk is not None:
+            on_chunk(stop)
+
+
+def mlp(n_in, n_out, seed, **kw) -> MLP:
+    """The dense baseline every experiment uses unless it says otherwise."""
+    kw.setdefault("hidden", (64,))
+    kw.setdefault("lr", 0.02)
+    return MLP(n_in, n_out, seed=seed, **kw)
+

@@ -1,0 +1,595 @@
+"""Plain NumPy reference of the LPN learning step (DESIGN.md §3-§5, docs/rule-notes.md).
+
+Tests compare the Rust engine against this module, so it is written for clarity and for
+numerical fidelity rather than speed:
+
+* synapse state, biases, traces and every per-synapse formula are float32, with the
+  operations in the order docs/rule-notes.md writes them;
+* per-row sums (``z``, ``nx2``, the feedback product) add one term at a time in row storage
+  order, exactly as a sequential float32 loop would;
+* reductions that feed a discrete decision (``mean(h)``, ``mean(l > 0)``, the step loss
+  ``L``) are sequential float64 sums of float32 terms, so quota and budget decisions agree
+  with the engine bit for bit rather than "almost".
+
+Structural plasticity (``restructure``) and replay are not modelled; ``learn`` is one online
+step on one sample.  The compiled extension is never imported here: ``from_network`` only
+reads the public inspection API of an ``lpn.Network``, so this module works (and is tested)
+without a built engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_CONFIG", "ReferenceLayer", "ReferenceNetwork"]
+
+F32 = np.float32
+
+# Same names and defaults as lpn.LearnConfig (and src/config.rs).
+DEFAULT_CONFIG: dict[str, Any] = {
+    "lr": 0.5,
+    "bias_lr": None,
+    "budget": 0.3,
+    "budget_min": 0.02,
+    "budget_max": 1.0,
+    "shrink": 0.98,
+    "grow": 1.05,
+    "kappa_short": 1.0,
+    "kappa_long": 0.0,
+    "beta": 0.5,
+    "rho_short": 0.9,
+    "rho_long": 0.995,
+    "rho_trace": 0.9,
+    "rho_consolidation": 1.0,
+    "pull": 0.1,
+    "w_max": 10.0,
+    "init_std": 0.01,
+    "eps": 1e-6,
+    "hidden_signal": "feedback",
+    "auto_consolidate_every": 0,
+    "auto_threshold": 0.5,
+    "auto_increment": 0.1,
+    "restructure_every": 0,
+    "prune_weight": 1e-3,
+    "prune_long": 0.01,
+    "grow_per_row": 2,
+    "replay_capacity": 0,
+    "replay_on_conflict": False,
+    "conflict_ratio": 1.5,
+    "contrastive_threshold": 1.0,
+}
+
+ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
+SIGNALS = ("output", "feedback", "frozen", "contrastive")
+
+_SYNAPSE_FLOATS = ("weight", "short_trail", "long_trail", "consolidation", "anchor")
+
+
+# --------------------------------------------------------------------------------------------
+# numeric helpers
+
+
+def _seq_sum64(values: np.ndarray, square: bool = False) -> float:
+    """Sequential float64 sum of float32 values (or of their squares), first to last.
+
+    Each value is widened to float64 before it is squared, as the engine does. ``np.cumsum``
+    is a strict left-to-right accumulation (unlike ``np.sum``, which is pairwise), so this
+    reproduces a plain ``for`` loop.
+    """
+    v = np.asarray(values, dtype=F32).astype(np.float64).ravel()
+    if v.size == 0:
+        return 0.0
+    if square:
+        v = v * v
+    return float(np.cumsum(v)[-1])
+
+
+def _phi(activation: str, z: np.ndarray) -> np.ndarray:
+    if activation == "linear":
+        return z.copy()
+    if activation == "tanh":
+        return np.tanh(z)
+    if activation == "relu":
+        return np.maximum(z, F32(0))
+    # exp overflow for very negative z gives inf and then exactly 0, as in the engine.
+    with np.errstate(over="ignore"):
+        return F32(1) / (F32(1) + np.exp(-z))
+
+
+def _dphi(activation: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # Written in terms of y like src/activation.rs, so both round the same way.
+    if activation == "linear":
+        return np.ones_like(z)
+    if activation == "tanh":
+        return F32(1) - y * y
+    if activation == "relu":
+        return (z > 0).astype(F32)
+    return y * (F32(1) - y)
+
+
+def _sigmoid64(u: float) -> float:
+    # 1 / (1 + exp(-u)) as the engine writes it; math.exp raises instead of returning inf.
+    if -u > 700.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-u))
+
+
+def _vector(value: Any, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=F32)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def _mask(mask: Any, n: int) -> np.ndarray:
+    if mask is None:
+        return np.ones(n, dtype=bool)
+    arr = np.asarray(mask)
+    if arr.shape != (n,):
+        raise ValueError(f"mask must have shape ({n},), got {arr.shape}")
+    return arr.astype(bool)
+
+
+# --------------------------------------------------------------------------------------------
+# one layer
+
+
+class ReferenceLayer:
+    """One sparse local layer with the state the engine keeps for it.
+
+    Synapse arrays have one entry per synapse, rows (``post``) ascending and, inside a row,
+    ``pre`` ascending: the engine's storage order, which fixes the order of every row sum.
+    """
+
+    def __init__(self, d: dict[str, Any], config: dict[str, Any]):
+        self.n_in = int(d["n_in"])
+        self.n_out = int(d["n_out"])
+        self.activation = str(d.get("activation", "linear"))
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}, expected one of {ACTIVATIONS}"
+            )
+        self.use_bias = bool(d.get("use_bias", True))
+        self.signal = str(d.get("signal", "output"))
+        if self.signal not in SIGNALS:
+            raise ValueError(f"unknown signal {self.signal!r}, expected one of {SIGNALS}")
+        fb = d.get("feedback")
+        self.feedback: np.ndarray | None = None if fb is None else np.array(fb, dtype=F32)
+
+        pre = np.asarray(d["pre"], dtype=np.int64).ravel()
+        post = np.asarray(d["post"], dtype=np.int64).ravel()
+        n = pre.size
+        if post.size != n:
+            raise ValueError(f"pre has {n} entries but post has {post.size}")
+        if n and (pre.min() < 0 or pre.max() >= self.n_in):
+            raise ValueError(f"pre indices must lie in [0, {self.n_in})")
+        if n and (post.min() < 0 or post.max() >= self.n_out):
+            raise ValueError(f"post indices must lie in [0, {self.n_out})")
+        # Storage order is part of the numerics, so put synapses in it whatever order came in.
+        order = np.lexsort((pre, post))
+        self.pre = pre[order]
+        self.post = post[order]
+        if n > 1 and np.any((np.diff(self.post) == 0) & (np.diff(self.pre) == 0)):
+            raise ValueError("duplicate synapse (pre, post)")
+
+        def syn(name: str) -> np.ndarray:
+            if d.get(name) is None:
+                return np.zeros(n, dtype=F32)
+            arr = np.array(d[name], dtype=F32).ravel()
+            if arr.size != n:
+                raise ValueError(f"{name} has {arr.size} entries, expected {n}")
+            return arr[order]
+
+        self.weight = syn("weight")
+        self.short_trail = syn("short_trail")
+        self.long_trail = syn("long_trail")
+        self.consolidation = syn("consolidation")
+        self.anchor = syn("anchor")
+
+        def vec(name: str, size: int) -> np.ndarray:
+            if d.get(name) is None:
+                return np.zeros(size, dtype=F32)
+            arr = np.array(d[name], dtype=F32).ravel()
+            if arr.size != size:
+                raise ValueError(f"{name} has {arr.size} entries, expected {size}")
+            return arr
+
+        self.bias = vec("bias", self.n_out)
+        self.error_trace = vec("error_trace", self.n_out)
+        self.activity_trace = vec("activity_trace", self.n_in)
+        self.budget = float(d["budget"]) if d.get("budget") is not None else float(config["budget"])
+        self.loss_avg = float(d.get("loss_avg", 0.0))
+        self.has_loss_avg = bool(d.get("has_loss_avg", False))
+        self.expanding = bool(d.get("expanding", False))
+        self.steps = int(d.get("steps", 0))
+        self.touched = 0  # synapses selected by the last step, for comparison with stats()
+
+        self._cfg = config
+        counts = np.bincount(self.post, minlength=self.n_out)
+        self._row_start = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        self._slot = np.arange(n, dtype=np.int64) - self._row_start[self.post]
+        self._width = int(counts.max()) if n else 0
+
+    # ---- inspection -------------------------------------------------------------------------
+
+    def synapses(self) -> dict[str, np.ndarray]:
+        out = {"pre": self.pre.copy(), "post": self.post.copy()}
+        for name in _SYNAPSE_FLOATS:
+            out[name] = getattr(self, name).copy()
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "bias": self.bias.copy(),
+            "error_trace": self.error_trace.copy(),
+            "activity_trace": self.activity_trace.copy(),
+            "budget": self.budget,
+            "loss_avg": self.loss_avg,
+            "has_loss_avg": self.has_loss_avg,
+            "expanding": self.expanding,
+            "steps": self.steps,
+        }
+
+    # ---- numerics ---------------------------------------------------------------------------
+
+    def _row_sum(self, per_synapse: np.ndarray) -> np.ndarray:
+        """Float32 sum of each row's terms, added one at a time in storage order.
+
+        Rows are laid side by side (zero padded) and accumulated column by column, which is a
+        sequential loop per row done for all rows at once; padding adds +0 and changes nothing.
+        """
+        table = np.zeros((self.n_out, self._width), dtype=F32)
+        table[self.post, self._slot] = per_synapse
+        acc = np.zeros(self.n_out, dtype=F32)
+        for col in range(self._width):
+            acc += table[:, col]
+        return acc
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = self.bias + self._row_sum(self.weight * x[self.pre])
+        return z, _phi(self.activation, z)
+
+    def derivative(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return _dphi(self.activation, z, y)
+
+    def _quotas(self, n_cand: np.ndarray, involved: np.ndarray) -> np.ndarray:
+        f = self.budget
+        mean_h = 0.0
+        if self.expanding:
+            h_inv = self.error_trace[involved]
+            if h_inv.size:
+                mean_h = _seq_sum64(h_inv) / h_inv.size
+        quota = np.zeros(self.n_out, dtype=np.int64)
+        for j in np.flatnonzero(involved & (n_cand > 0)):
+            c = int(n_cand[j])
+            if self.expanding and mean_h > 0.0:
+                # Extra budget goes to rows whose recent error is above the layer's average.
+                k = math.ceil(((f * c) * float(self.error_trace[j])) / mean_h)
+                quota[j] = min(max(k, 1), c)
+            else:
+                quota[j] = min(math.ceil(f * c), c)
+        return quota
+
+    def _select(self, priority: np.ndarray, cand: np.ndarray, quota: np.ndarray) -> np.ndarray:
+        # Within each row: candidates first, then priority descending, then lower input index.
+        # lexsort's last key is the primary one; negating a float32 is exact.
+        order = np.lexsort((self.pre, -priority, ~cand, self.post))
+        rank = np.empty_like(self._slot)
+        rank[order] = np.arange(order.size) - self._row_start[self.post[order]]
+        return cand & (rank < quota[self.post])
+
+    def step(self, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: float) -> None:
+        """One application of the rule (§3 steps 1-6), then the budget and trace updates.
+
+        ``x`` is this layer's input, ``e`` its local error (float32, zero on rows that are not
+        involved), ``loss`` the step loss ``L`` that drives the budget.
+        """
+        cfg = self._cfg
+        one = F32(1)
+        eta = F32(cfg["lr"])
+        eta_b = F32(cfg["lr"] if cfg.get("bias_lr") is None else cfg["bias_lr"])
+        ks, kl = F32(cfg["kappa_short"]), F32(cfg["kappa_long"])
+        beta = F32(cfg["beta"])
+        rho_s, rho_l = F32(cfg["rho_short"]), F32(cfg["rho_long"])
+        rho_h, rho_c = F32(cfg["rho_trace"]), F32(cfg["rho_consolidation"])
+        pull, w_max, eps = F32(cfg["pull"]), F32(cfg["w_max"]), F32(cfg["eps"])
+
+        x = np.asarray(x, dtype=F32)
+        e = np.asarray(e, dtype=F32)
+        post = self.post
+        live = involved[post]  # synapses of involved rows; everything else stays bit-identical
+        xi = x[self.pre]
+        ej = e[post]
+        s, l, c = self.short_trail, self.long_trail, self.consolidation
+
+        # 1-2. Co-activity and pheromone factor, both from the state before this step.
+        a = np.abs(ej * xi)
+        g = (one + ks * s + kl * l) / (one + ks + kl)
+        priority = a * g
+        if self.expanding:
+            priority = priority + beta * s
+
+        # 3. Budgeted selection.
+        cand = live & (a > 0)
+        n_cand = np.bincount(post[cand], minlength=self.n_out)
+        quota = self._quotas(n_cand, involved)
+        sel = self._select(priority, cand, quota)
+        self.touched = int(sel.sum())
+
+        # 4. Normalised update, then the pull towards the anchor, then the clip.
+        nx2 = self._row_sum(xi * xi)
+        w = self.weight
+        dw = eta * g * (one - c) * ej * xi / (eps + nx2[post])
+        w = np.where(sel, w + dw, w)
+        w = np.where(sel, w - eta * pull * c * (w - self.anchor), w)
+        w = np.where(sel, np.clip(w, -w_max, w_max), w)
+        self.weight = w.astype(F32)
+        if self.use_bias:
+            db = eta_b * e / (one + nx2)
+            self.bias = np.where(involved, self.bias + db, self.bias).astype(F32)
+
+        # 5. Trails: evaporate the whole involved row, deposit on the selected synapses
+        # relative to the row's strongest selected co-activity, then follow with the long trail.
+        max_sel_a = np.zeros(self.n_out, dtype=F32)
+        np.maximum.at(max_sel_a, post[sel], a[sel])
+        s_new = rho_s * s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            deposit = (one - rho_s) * a / max_sel_a[post]
+        s_new = np.where(sel, np.minimum(one, s_new + deposit), s_new)
+        l_new = rho_l * l + (one - rho_l) * s_new
+        self.short_trail = np.where(live, s_new, s).astype(F32)
+        self.long_trail = np.where(live, l_new, l).astype(F32)
+
+        # 6. Optional consolidation decay.
+        if rho_c != one:
+            self.consolidation = np.where(live, rho_c * c, c).astype(F32)
+
+        self._update_budget(loss)
+        self.error_trace = np.where(
+            involved, rho_h * self.error_trace + (one - rho_h) * np.abs(e), self.error_trace
+        ).astype(F32)
+        self.activity_trace = (rho_h * self.activity_trace + (one - rho_h) * np.abs(x)).astype(F32)
+        self.steps += 1
+        every = int(cfg["auto_consolidate_every"])
+        if every > 0 and self.steps % every == 0:
+            self._auto_consolidate()
+
+    def _update_budget(self, loss: float) -> None:
+        cfg = self._cfg
+        if not self.has_loss_avg:
+            self.loss_avg = loss
+            self.has_loss_avg = True
+            self.expanding = False
+        elif loss < self.loss_avg:
+            self.budget = max(float(cfg["budget_min"]), float(cfg["shrink"]) * self.budget)
+            self.expanding = False
+        elif loss > self.loss_avg:
+            self.budget = min(float(cfg["budget_max"]), float(cfg["grow"]) * self.budget)
+            self.expanding = True  # takes effect on the next step
+        else:
+            self.expanding = False
+        # rule-notes put the average update after all three cases, the first step included.
+        self.loss_avg = 0.9 * self.loss_avg + 0.1 * loss
+
+    def _auto_consolidate(self) -> None:
+        theta = F32(self._cfg["auto_threshold"])
+        inc = F32(self._cfg["auto_increment"])
+        c_old = self.consolidation
+        c_new = np.where(self.long_trail > theta, np.minimum(F32(1), c_old + inc), c_old)
+        grew = c_new > c_old
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # The anchor becomes the consolidation-weighted mean of the old anchor and w.
+            blended = (c_old * self.anchor + (c_new - c_old) * self.weight) / c_new
+        self.anchor = np.where(grew, blended, self.anchor).astype(F32)
+        self.consolidation = np.where(grew, c_new, c_old).astype(F32)
+
+    def consolidate(self, strength: float = 1.0) -> None:
+        l = self.long_trail
+        positive = l[l > 0]
+        if positive.size == 0:
+            return  # mean(l over l > 0) is undefined: nothing has a trail to consolidate
+        # The mean is a float64 reduction, but the per-synapse arithmetic is float32 like the
+        # rest of the synapse state.
+        mean_l = F32(_seq_sum64(positive) / positive.size)
+        c_old = self.consolidation
+        c_new = np.minimum(F32(1), c_old + F32(strength) * l / mean_l)
+        grew = c_new > c_old
+        self.anchor = np.where(grew, self.weight, self.anchor).astype(F32)
+        self.consolidation = np.where(grew, c_new, c_old).astype(F32)
+
+
+# --------------------------------------------------------------------------------------------
+# network
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return dict(obj)
+
+
+class ReferenceNetwork:
+    """A stack of ``ReferenceLayer`` s with the engine's network-level step (DESIGN §4)."""
+
+    def __init__(self, layers: list[ReferenceLayer], config: dict[str, Any]):
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        for k, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+            if a.n_out != b.n_in:
+                raise ValueError(
+                    f"layer {k} has n_out={a.n_out} but layer {k + 1} has n_in={b.n_in}"
+                )
+        self.layers = layers
+        self.config = config
+        n_final = layers[-1].n_out
+        for k, layer in enumerate(layers[:-1]):
+            if layer.signal == "output":
+                raise ValueError(f"layer {k} is hidden but has signal 'output'")
+            if layer.signal == "feedback":
+                fb = layer.feedback
+                if fb is None or fb.shape != (layer.n_out, n_final):
+                    got = None if fb is None else fb.shape
+                    raise ValueError(
+                        f"layer {k} needs a feedback matrix of shape ({layer.n_out}, {n_final}), "
+                        f"got {got}"
+                    )
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    # ---- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_state(cls, layers: list[dict[str, Any]], config: dict[str, Any]) -> ReferenceNetwork:
+        """Build from plain dicts: the keys of ``synapses()`` and ``state()`` plus ``n_in``,
+        ``n_out``, ``activation``, ``use_bias``, ``feedback`` and ``signal``.
+
+        Missing optional keys take the values of a fresh layer (zero trails, consolidation,
+        anchor, bias and traces; budget from ``config``; the last layer's signal is
+        ``"output"``, others follow ``config["hidden_signal"]``). ``config`` may be partial;
+        absent fields take the ``LearnConfig`` defaults.
+        """
+        cfg = dict(DEFAULT_CONFIG)
+        unknown = set(config) - set(cfg)
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        cfg.update(config)
+        built = []
+        n_hidden = len(layers) - 1
+        for k, d in enumerate(layers):
+            d = dict(d)
+            if d.get("signal") is None:
+                if k == n_hidden:
+                    d["signal"] = "output"
+                else:
+                    hs = cfg["hidden_signal"]
+                    d["signal"] = hs if isinstance(hs, str) else list(hs)[k]
+            built.append(ReferenceLayer(d, cfg))
+        return cls(built, cfg)
+
+    @classmethod
+    def from_network(cls, net: Any) -> ReferenceNetwork:
+        """Copy every piece of state out of an ``lpn.Network`` through its public inspection
+        API. Only the objects handed in are touched, so the compiled module is used solely
+        through ``net`` and is never imported here."""
+        config = _as_dict(net.config)
+        dicts = []
+        for layer in net.layers:
+            spec = _as_dict(layer.spec)
+            d: dict[str, Any] = {}
+            d.update(layer.synapses())
+            d.update(layer.state())
+            d["n_in"] = spec["n_in"]
+            d["n_out"] = spec["n_out"]
+            d["activation"] = spec.get("activation", "linear")
+            d["use_bias"] = spec.get("bias", True)
+            d["feedback"] = layer.feedback()
+            d["signal"] = layer.signal
+            dicts.append(d)
+        return cls.from_state(dicts, config)
+
+    # ---- forward ----------------------------------------------------------------------------
+
+    def _forward_all(self, x: np.ndarray, upto: int | None = None):
+        """Inputs, pre-activations and outputs of layers ``0..upto`` (all by default)."""
+        last = len(self.layers) - 1 if upto is None else upto
+        inputs, zs, ys = [], [], []
+        h = x
+        for layer in self.layers[: last + 1]:
+            z, y = layer.forward(h)
+            inputs.append(h)
+            zs.append(z)
+            ys.append(y)
+            h = y
+        return inputs, zs, ys
+
+    def predict(self, x: Any, mask: Any = None) -> np.ndarray:
+        arr = np.asarray(x, dtype=F32)
+        if arr.ndim == 2:
+            out = np.zeros((arr.shape[0], self.n_out), dtype=F32)
+            for b, row in enumerate(arr):
+                out[b] = self.predict(row, mask)
+            return out
+        x = _vector(arr, self.n_in, "x")
+        m = _mask(mask, self.n_out)
+        y = self._forward_all(x)[2][-1].copy()
+        y[~m] = 0
+        return y
+
+    # ---- learning ---------------------------------------------------------------------------
+
+    def learn(self, x: Any, t: Any, mask: Any = None) -> float:
+        """One online step on one sample (no replay, no restructuring); returns the output
+        layer's step loss ``L``."""
+        if int(self.config.get("restructure_every", 0)) > 0:
+            raise NotImplementedError("the reference does not model structural plasticity")
+        x = _vector(x, self.n_in, "x")
+        t = _vector(t, self.n_out, "t")
+        m = _mask(mask, self.n_out)
+        inputs, zs, ys = self._forward_all(x)
+
+        out = self.layers[-1]
+        diff = t - ys[-1]
+        e_out = np.where(m, diff * out.derivative(zs[-1], ys[-1]), F32(0)).astype(F32)
+        loss = _seq_sum64(diff[m], square=True) / max(1, int(m.sum()))
+
+        # Every error comes from the activations of the one forward pass above, so the order
+        # in which layers then apply their steps does not matter.
+        plans = []
+        for k, layer in enumerate(self.layers[:-1]):
+            if layer.signal != "feedback":
+                continue  # frozen and contrastive hidden layers never learn here
+            fb = layer.feedback
+            involved = np.any(fb[:, m] != 0, axis=1)
+            back = np.zeros(layer.n_out, dtype=F32)
+            for j in range(fb.shape[1]):  # F·e summed over outputs in order, in float32
+                back += fb[:, j] * e_out[j]
+            e_h = (back * layer.derivative(zs[k], ys[k])).astype(F32)
+            hidden_loss = _seq_sum64(e_h, square=True) / layer.n_out
+            plans.append((layer, inputs[k], e_h, involved, hidden_loss))
+        plans.append((out, inputs[-1], e_out, m, loss))
+
+        for layer, x_in, e, involved, layer_loss in plans:
+            layer.step(x_in, e, involved, layer_loss)
+        return loss
+
+    def consolidate(self, strength: float = 1.0) -> None:
+        for layer in self.layers:
+            layer.consolidate(strength)
+
+    def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> tuple[float, float]:
+        """Target-free step of DESIGN §5.4 on layer ``layer``; inputs are network inputs and
+        pass through the layers below first. Returns ``(G+, G-)``."""
+        if not 0 <= layer < len(self.layers):
+            raise ValueError(f"layer must be in [0, {len(self.layers)}), got {layer}")
+        target = self.layers[layer]
+        theta = float(F32(self.config["contrastive_threshold"]))
+        x_pos = _vector(x_pos, self.n_in, "x_pos")
+        x_neg = _vector(x_neg, self.n_in, "x_neg")
+
+        # Both passes use the weights from before either update.
+        passes = []
+        for x, sign in ((x_pos, 1.0), (x_neg, -1.0)):
+            inputs, zs, ys = self._forward_all(x, upto=layer)
+            y, z = ys[-1], zs[-1]
+            goodness = _seq_sum64(y, square=True) / target.n_out
+            # e+ pushes G up towards theta, e- pushes it down.
+            p = _sigmoid64(sign * (theta - goodness))
+            e = (F32(sign * p) * y * target.derivative(z, y)).astype(F32)
+            passes.append((inputs[-1], e, goodness))
+
+        everyone = np.ones(target.n_out, dtype=bool)
+        for x_in, e, _ in passes:
+            target.step(x_in, e, everyone, _seq_sum64(e, square=True) / target.n_out)
+        return passes[0][2], passes[1][2]

@@ -1,0 +1,373 @@
+//! Layer specifications and learning hyper-parameters, with validation.
+//!
+//! Both travel as JSON between Python and Rust and into checkpoints, so unknown fields are
+//! rejected rather than silently ignored.
+use crate::activation::Activation;
+use crate::error::{value_err, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpec {
+    pub n_in: usize,
+    pub n_out: usize,
+    #[serde(default = "one")]
+    pub dims: usize,
+    #[serde(default = "default_radius")]
+    pub radius: f64,
+    #[serde(default)]
+    pub fan_in: Option<usize>,
+    #[serde(default)]
+    pub in_tags: Option<Vec<u32>>,
+    #[serde(default)]
+    pub out_tags: Option<Vec<u32>>,
+    /// Row-major `T × T` affinity; `None` means the identity.
+    #[serde(default)]
+    pub tag_affinity: Option<Vec<Vec<f64>>>,
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    #[serde(default = "yes")]
+    pub bias: bool,
+    #[serde(default)]
+    pub in_shape: Option<(usize, usize)>,
+    #[serde(default)]
+    pub out_shape: Option<(usize, usize)>,
+    #[serde(default = "yes")]
+    pub periodic: bool,
+    #[serde(default = "default_threshold")]
+    pub tag_threshold: f64,
+    #[serde(default)]
+    pub growth_radius: Option<f64>,
+    #[serde(default)]
+    pub max_fan_in: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_radius() -> f64 {
+    0.1
+}
+fn default_threshold() -> f64 {
+    0.5
+}
+fn default_activation() -> Activation {
+    Activation::Linear
+}
+
+impl LayerSpec {
+    pub fn new(n_in: usize, n_out: usize) -> Self {
+        LayerSpec {
+            n_in,
+            n_out,
+            dims: 1,
+            radius: 0.1,
+            fan_in: None,
+            in_tags: None,
+            out_tags: None,
+            tag_affinity: None,
+            activation: Activation::Linear,
+            bias: true,
+            in_shape: None,
+            out_shape: None,
+            periodic: true,
+            tag_threshold: 0.5,
+            growth_radius: None,
+            max_fan_in: None,
+        }
+    }
+
+    pub fn growth_radius(&self) -> f64 {
+        self.growth_radius.unwrap_or(1.5 * self.radius)
+    }
+
+    /// Number of distinct tags the affinity matrix covers.
+    pub fn n_tags(&self) -> usize {
+        let from_tags = |t: &Option<Vec<u32>>| {
+            t.as_ref()
+                .map(|v| v.iter().map(|&x| x as usize + 1).max().unwrap_or(0))
+                .unwrap_or(1)
+        };
+        match &self.tag_affinity {
+            Some(a) => a.len(),
+            None => from_tags(&self.in_tags).max(from_tags(&self.out_tags)).max(1),
+        }
+    }
+
+    pub fn in_tag(&self, i: usize) -> u32 {
+        self.in_tags.as_ref().map_or(0, |t| t[i])
+    }
+
+    pub fn out_tag(&self, j: usize) -> u32 {
+        self.out_tags.as_ref().map_or(0, |t| t[j])
+    }
+
+    pub fn compatible(&self, tag_in: u32, tag_out: u32) -> bool {
+        match &self.tag_affinity {
+            None => tag_in == tag_out,
+            Some(a) => a[tag_in as usize][tag_out as usize] >= self.tag_threshold,
+        }
+    }
+
+    /// Grid shape used for `n` units of this layer in 2-D.
+    pub fn shape_for(&self, n: usize, given: Option<(usize, usize)>, side: &str) -> Result<(usize, usize)> {
+        if self.dims == 1 {
+            return Ok((1, n));
+        }
+        match given {
+            Some((h, w)) if h * w == n => Ok((h, w)),
+            Some((h, w)) => value_err(format!(
+                "{side}_shape ({h}, {w}) has {} units, expected n_{side} = {n}",
+                h * w
+            )),
+            None => {
+                let r = (n as f64).sqrt().round() as usize;
+                if r * r == n {
+                    Ok((r, r))
+                } else {
+                    value_err(format!(
+                        "dims=2 needs n_{side} to be a perfect square or {side}_shape=(h, w); got n_{side} = {n}"
+                    ))
+                }
+            }
+        }
+    }
+
+    pub fn validate(&self, index: usize) -> Result<()> {
+        let at = format!("layer {index}");
+        if self.n_in == 0 || self.n_out == 0 {
+            return value_err(format!(
+                "{at}: n_in and n_out must be positive, got n_in={}, n_out={}",
+                self.n_in, self.n_out
+            ));
+        }
+        if self.n_in > u32::MAX as usize || self.n_out > u32::MAX as usize {
+            return value_err(format!("{at}: at most {} units per side", u32::MAX));
+        }
+        if self.dims != 1 && self.dims != 2 {
+            return value_err(format!("{at}: dims must be 1 or 2, got {}", self.dims));
+        }
+        if !(self.radius.is_finite() && self.radius >= 0.0) {
+            return value_err(format!("{at}: radius must be a finite number >= 0, got {}", self.radius));
+        }
+        if let Some(g) = self.growth_radius {
+            if !(g.is_finite() && g >= self.radius) {
+                return value_err(format!(
+                    "{at}: growth_radius must be finite and >= radius ({}), got {g}",
+                    self.radius
+                ));
+            }
+        }
+        if self.fan_in == Some(0) {
+            return value_err(format!("{at}: fan_in must be positive or None, got 0"));
+        }
+        if !self.tag_threshold.is_finite() {
+            return value_err(format!("{at}: tag_threshold must be finite"));
+        }
+        self.shape_for(self.n_in, self.in_shape, "in")?;
+        self.shape_for(self.n_out, self.out_shape, "out")?;
+        let n_tags = self.n_tags();
+        if let Some(a) = &self.tag_affinity {
+            if a.is_empty() || a.iter().any(|r| r.len() != a.len()) {
+                return value_err(format!("{at}: tag_affinity must be a square T x T matrix"));
+            }
+            if a.iter().flatten().any(|v| !v.is_finite()) {
+                return value_err(format!("{at}: tag_affinity contains NaN or inf"));
+            }
+        }
+        for (name, tags, n) in [("in_tags", &self.in_tags, self.n_in), ("out_tags", &self.out_tags, self.n_out)] {
+            if let Some(t) = tags {
+                if t.len() != n {
+                    return value_err(format!("{at}: {name} has length {}, expected {n}", t.len()));
+                }
+                if let Some(&bad) = t.iter().find(|&&x| x as usize >= n_tags) {
+                    return value_err(format!(
+                        "{at}: {name} contains tag {bad}, but tag_affinity covers only {n_tags} tags"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HiddenSignal {
+    Feedback,
+    Contrastive,
+    Frozen,
+}
+
+impl HiddenSignal {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "feedback" => Ok(Self::Feedback),
+            "contrastive" => Ok(Self::Contrastive),
+            "frozen" => Ok(Self::Frozen),
+            other => value_err(format!(
+                "unknown hidden_signal {other:?}: expected \"feedback\", \"contrastive\" or \"frozen\""
+            )),
+        }
+    }
+}
+
+/// Either one signal for every hidden layer or one per hidden layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HiddenSignals {
+    All(HiddenSignal),
+    PerLayer(Vec<HiddenSignal>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LearnConfig {
+    pub lr: f32,
+    pub bias_lr: Option<f32>,
+    pub budget: f64,
+    pub budget_min: f64,
+    pub budget_max: f64,
+    pub shrink: f64,
+    pub grow: f64,
+    pub kappa_short: f32,
+    pub kappa_long: f32,
+    pub beta: f32,
+    pub rho_short: f32,
+    pub rho_long: f32,
+    pub rho_trace: f32,
+    pub rho_consolidation: f32,
+    pub pull: f32,
+    pub w_max: f32,
+    pub init_std: f32,
+    pub eps: f32,
+    pub hidden_signal: HiddenSignals,
+    pub auto_consolidate_every: u64,
+    pub auto_threshold: f32,
+    pub auto_increment: f32,
+    pub restructure_every: u64,
+    pub prune_weight: f32,
+    pub prune_long: f32,
+    pub grow_per_row: usize,
+    pub replay_capacity: usize,
+    pub replay_on_conflict: bool,
+    pub conflict_ratio: f64,
+    pub contrastive_threshold: f32,
+}
+
+impl Default for LearnConfig {
+    fn default() -> Self {
+        LearnConfig {
+            lr: 0.5,
+            bias_lr: None,
+            budget: 0.3,
+            budget_min: 0.02,
+            budget_max: 1.0,
+            shrink: 0.98,
+            grow: 1.05,
+            kappa_short: 1.0,
+            kappa_long: 0.0,
+            beta: 0.5,
+            rho_short: 0.9,
+            rho_long: 0.995,
+            rho_trace: 0.9,
+            rho_consolidation: 1.0,
+            pull: 0.1,
+            w_max: 10.0,
+            init_std: 0.01,
+            eps: 1e-6,
+            hidden_signal: HiddenSignals::All(HiddenSignal::Feedback),
+            auto_consolidate_every: 0,
+            auto_threshold: 0.5,
+            auto_increment: 0.1,
+            restructure_every: 0,
+            prune_weight: 1e-3,
+            prune_long: 0.01,
+            grow_per_row: 2,
+            replay_capacity: 0,
+            replay_on_conflict: false,
+            conflict_ratio: 1.5,
+            contrastive_threshold: 1.0,
+        }
+    }
+}
+
+impl LearnConfig {
+    pub fn bias_lr(&self) -> f32 {
+        self.bias_lr.unwrap_or(self.lr)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let unit = |name: &str, v: f64| -> Result<()> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                value_err(format!("{name} must lie in [0, 1], got {v}"))
+            }
+        };
+        let nonneg = |name: &str, v: f64| -> Result<()> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                value_err(format!("{name} must be a finite number >= 0, got {v}"))
+            }
+        };
+        nonneg("lr", self.lr as f64)?;
+        if let Some(b) = self.bias_lr {
+            nonneg("bias_lr", b as f64)?;
+        }
+        if !(self.budget_min > 0.0 && self.budget_min <= self.budget_max && self.budget_max <= 1.0) {
+            return value_err(format!(
+                "need 0 < budget_min <= budget_max <= 1, got budget_min={}, budget_max={}",
+                self.budget_min, self.budget_max
+            ));
+        }
+        if !(self.budget >= self.budget_min && self.budget <= self.budget_max) {
+            return value_err(format!(
+                "budget must lie in [budget_min, budget_max] = [{}, {}], got {}",
+                self.budget_min, self.budget_max, self.budget
+            ));
+        }
+        nonneg("shrink", self.shrink)?;
+        nonneg("grow", self.grow)?;
+        nonneg("kappa_short", self.kappa_short as f64)?;
+        nonneg("kappa_long", self.kappa_long as f64)?;
+        nonneg("beta", self.beta as f64)?;
+        unit("rho_short", self.rho_short as f64)?;
+        unit("rho_long", self.rho_long as f64)?;
+        unit("rho_trace", self.rho_trace as f64)?;
+        unit("rho_consolidation", self.rho_consolidation as f64)?;
+        nonneg("pull", self.pull as f64)?;
+        if !(self.w_max.is_finite() && self.w_max > 0.0) {
+            return value_err(format!("w_max must be a finite number > 0, got {}", self.w_max));
+        }
+        nonneg("init_std", self.init_std as f64)?;
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return value_err(format!("eps must be a finite number > 0, got {}", self.eps));
+        }
+        nonneg("auto_threshold", self.auto_threshold as f64)?;
+        nonneg("auto_increment", self.auto_increment as f64)?;
+        nonneg("prune_weight", self.prune_weight as f64)?;
+        nonneg("prune_long", self.prune_long as f64)?;
+        nonneg("conflict_ratio", self.conflict_ratio)?;
+        if !self.contrastive_threshold.is_finite() {
+            return value_err("contrastive_threshold must be finite");
+        }
+        Ok(())
+    }
+
+    /// Signal of hidden layer `h` (0-based among hidden layers).
+    pub fn signal_of(&self, h: usize, n_hidden: usize) -> Result<HiddenSignal> {
+        match &self.hidden_signal {
+            HiddenSignals::All(s) => Ok(*s),
+            HiddenSignals::PerLayer(v) if v.len() == n_hidden => Ok(v[h]),
+            HiddenSignals::PerLayer(v) => value_err(format!(
+                "hidden_signal lists {} signals, expected one per hidden layer ({n_hidden})",
+                v.len()
+            )),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Local Pheromone Network engine: sparse, local layers that learn online without automatic
+//! differentiation. Pure Rust; the Python binding lives in `python.rs` behind the `python`
+//! feature.
+pub mod activation;
+pub mod arena;
+pub mod budget;
+pub mod config;
+pub mod error;
+pub mod layer;
+pub mod network;
+pub mod pool;
+pub mod replay;
+pub mod rule;
+pub mod structural;
+pub mod topology;
+
+pub use config::{LayerSpec, LearnConfig};
+pub use error::{LpnError, Result};
+pub use network::Network;
+
+#[cfg(feature = "python")]
+mod python;

@@ -1,0 +1,539 @@
+//! A stack of layers: hidden-layer signals, masks, replay, structural passes, contrastive steps.
+use crate::activation::Activation;
+use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
+use crate::error::{value_err, LpnError, Result};
+use crate::layer::{Layer, Signal};
+use crate::replay::Reservoir;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub layers: Vec<Layer>,
+    pub config: LearnConfig,
+    pub seed: u64,
+    pub rng: ChaCha8Rng,
+    /// Rule applications, new and replayed.
+    pub steps: u64,
+    /// New samples learned.
+    pub samples: u64,
+    pub replays: u64,
+    pub contrastive_steps: u64,
+    pub last_goodness: (f64, f64),
+    pub reservoir: Reservoir,
+    scratch_x: Vec<f32>,
+    scratch_t: Vec<f32>,
+    scratch_mask: Vec<bool>,
+    eligible: Vec<u32>,
+}
+
+/// Per-layer and network counters, as `stats()` reports them.
+#[derive(Debug, Clone)]
+pub struct LayerReport {
+    pub synapses: usize,
+    pub capacity: usize,
+    pub budget: f64,
+    pub loss_avg: f64,
+    pub expanding: bool,
+    pub steps: u64,
+    pub touched: u64,
+    pub touched_total: u64,
+    pub touched_fraction: f64,
+    pub pruned: u64,
+    pub grown: u64,
+    pub pruned_total: u64,
+    pub grown_total: u64,
+    pub signal: &'static str,
+}
+
+/// A normal draw by Box–Muller from two uniforms (keeps the dependency list short and the
+/// stream layout obvious: exactly two u64 draws per weight).
+pub(crate) fn normal(rng: &mut ChaCha8Rng, std: f32) -> f32 {
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (std as f64 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
+pub(crate) fn check_finite(name: &str, v: &[f32]) -> Result<()> {
+    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+        return value_err(format!("{name} must be finite, but element {k} is {}", v[k]));
+    }
+    Ok(())
+}
+
+/// For every unit at the output of layer `h`, which tags of the final layer's outputs it can
+/// reach through tag-compatible units (DESIGN.md §4). Returned as `reach[k][tag]`.
+fn tag_reach(specs: &[LayerSpec], h: usize) -> Vec<Vec<bool>> {
+    let last = specs.len() - 1;
+    let n_final_tags = specs[last].n_tags();
+    // reach_out[j][tag] for outputs of layer m, starting at the last layer.
+    let mut reach_out: Vec<Vec<bool>> = (0..specs[last].n_out)
+        .map(|j| {
+            let mut r = vec![false; n_final_tags];
+            r[specs[last].out_tag(j) as usize] = true;
+            r
+        })
+        .collect();
+    for m in (h + 1..=last).rev() {
+        let spec = &specs[m];
+        let t = spec.n_tags();
+        // Union of what outputs of each tag reach.
+        let mut by_out_tag = vec![vec![false; n_final_tags]; t];
+        for (j, r) in reach_out.iter().enumerate() {
+            let dst = &mut by_out_tag[spec.out_tag(j) as usize];
+            dst.iter_mut().zip(r).for_each(|(d, &s)| *d |= s);
+        }
+        let by_in_tag: Vec<Vec<bool>> = (0..t as u32)
+            .map(|a| {
+                let mut acc = vec![false; n_final_tags];
+                for b in 0..t as u32 {
+                    if spec.compatible(a, b) {
+                        acc.iter_mut().zip(&by_out_tag[b as usize]).for_each(|(d, &s)| *d |= s);
+                    }
+                }
+                acc
+            })
+            .collect();
+        reach_out = (0..spec.n_in).map(|k| by_in_tag[spec.in_tag(k) as usize].clone()).collect();
+    }
+    reach_out
+}
+
+impl Network {
+    pub fn new(specs: Vec<LayerSpec>, config: LearnConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if specs.is_empty() {
+            return value_err("a network needs at least one layer, got an empty list");
+        }
+        for (k, s) in specs.iter().enumerate() {
+            s.validate(k)?;
+        }
+        for k in 1..specs.len() {
+            if specs[k].n_in != specs[k - 1].n_out {
+                return value_err(format!(
+                    "layer {k} has n_in = {}, expected n_out of layer {} = {}",
+                    specs[k].n_in,
+                    k - 1,
+                    specs[k - 1].n_out
+                ));
+            }
+        }
+        let n_hidden = specs.len() - 1;
+        let mut signals = Vec::with_capacity(specs.len());
+        for h in 0..n_hidden {
+            signals.push(match config.signal_of(h, n_hidden)? {
+                HiddenSignal::Feedback => Signal::Feedback,
+                HiddenSignal::Contrastive => Signal::Contrastive,
+                HiddenSignal::Frozen => Signal::Frozen,
+            });
+        }
+        signals.push(Signal::Output);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layers = Vec::with_capacity(specs.len());
+        for (spec, &signal) in specs.iter().zip(&signals) {
+            let std = config.init_std;
+            layers.push(Layer::new(spec.clone(), signal, &config, || normal(&mut rng, std))?);
+        }
+        let n_final = specs[n_hidden].n_out;
+        let final_tags: Vec<u32> = (0..n_final).map(|j| specs[n_hidden].out_tag(j)).collect();
+        let f_std = (1.0 / n_final as f64).sqrt() as f32;
+        for h in 0..n_hidden {
+            if signals[h] != Signal::Feedback {
+                continue;
+            }
+            let reach = tag_reach(&specs, h);
+            let n_h = specs[h].n_out;
+            let mut f = Vec::with_capacity(n_h * n_final);
+            for reach_k in reach.iter().take(n_h) {
+                for &tag in &final_tags {
+                    let v = normal(&mut rng, f_std);
+                    f.push(if reach_k[tag as usize] { v } else { 0.0 });
+                }
+            }
+            layers[h].feedback = Some(f);
+        }
+        let (n_in, n_out) = (specs[0].n_in, specs[n_hidden].n_out);
+        Ok(Network {
+            reservoir: Reservoir::new(config.replay_capacity, n_in, n_out),
+            layers,
+            config,
+            seed,
+            rng,
+            steps: 0,
+            samples: 0,
+            replays: 0,
+            contrastive_steps: 0,
+            last_goodness: (f64::NAN, f64::NAN),
+            scratch_x: vec![0.0; n_in],
+            scratch_t: vec![0.0; n_out],
+            scratch_mask: vec![true; n_out],
+            eligible: Vec::new(),
+        })
+    }
+
+    pub fn n_in(&self) -> usize {
+        self.layers[0].n_in()
+    }
+
+    pub fn n_out(&self) -> usize {
+        self.layers.last().unwrap().n_out()
+    }
+
+    fn check_mask(&self, mask: Option<&[bool]>, n_samples: usize) -> Result<()> {
+        if let Some(m) = mask {
+            let n = self.n_out();
+            if m.len() != n && m.len() != n * n_samples {
+                return value_err(format!(
+                    "mask has {} entries, expected n_out = {n} (or {n} per sample)",
+                    m.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn mask_of<'a>(&self, mask: Option<&'a [bool]>, s: usize) -> Option<&'a [bool]> {
+        let n = self.n_out();
+        mask.map(|m| if m.len() == n { m } else { &m[s * n..(s + 1) * n] })
+    }
+
+    /// Outputs for `n` samples laid out row-major; masked-out outputs are 0.
+    pub fn predict(&self, x: &[f32], n: usize, mask: Option<&[bool]>) -> Result<Vec<f32>> {
+        if x.len() != n * self.n_in() {
+            return value_err(format!(
+                "x has {} values, expected {n} samples x n_in = {}",
+                x.len(),
+                self.n_in()
+            ));
+        }
+        check_finite("x", x)?;
+        self.check_mask(mask, n)?;
+        let n_out = self.n_out();
+        let mut out = vec![0.0f32; n * n_out];
+        let mut bufs: Vec<(Vec<f32>, Vec<f32>)> =
+            self.layers.iter().map(|l| (vec![0.0; l.n_out()], vec![0.0; l.n_out()])).collect();
+        for s in 0..n {
+            let xs = &x[s * self.n_in()..(s + 1) * self.n_in()];
+            for l in 0..self.layers.len() {
+                let (done, rest) = bufs.split_at_mut(l);
+                let input: &[f32] = if l == 0 { xs } else { &done[l - 1].1 };
+                let (z, y) = &mut rest[0];
+                self.layers[l].forward_into(input, z, y);
+            }
+            let y = &bufs.last().unwrap().1;
+            let dst = &mut out[s * n_out..(s + 1) * n_out];
+            dst.copy_from_slice(y);
+            if let Some(m) = self.mask_of(mask, s) {
+                dst.iter_mut().zip(m).filter(|(_, &on)| !on).for_each(|(v, _)| *v = 0.0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Learn `n` samples in order (plus replays); returns the mean step loss of the new samples.
+    pub fn learn(&mut self, x: &[f32], t: &[f32], n: usize, mask: Option<&[bool]>, replay: usize) -> Result<f64> {
+        let (n_in, n_out) = (self.n_in(), self.n_out());
+        if x.len() != n * n_in {
+            return value_err(format!("x has {} values, expected {n} samples x n_in = {n_in}", x.len()));
+        }
+        if t.len() != n * n_out {
+            return value_err(format!("t has {} values, expected {n} samples x n_out = {n_out}", t.len()));
+        }
+        check_finite("x", x)?;
+        check_finite("t", t)?;
+        self.check_mask(mask, n)?;
+        if replay > 0 && self.config.replay_capacity == 0 {
+            return value_err(format!(
+                "replay={replay} needs a replay buffer, but the config has replay_capacity=0"
+            ));
+        }
+        let mut total = 0.0f64;
+        for s in 0..n {
+            let xs = &x[s * n_in..(s + 1) * n_in];
+            let ts = &t[s * n_out..(s + 1) * n_out];
+            let ms = self.mask_of(mask, s);
+            let out = self.layers.last().unwrap();
+            let (had_avg, avg_before) = (out.budget.has_loss_avg, out.budget.loss_avg);
+            let loss = self.learn_one(xs, ts, ms);
+            total += loss;
+            self.samples += 1;
+            if replay > 0 && !self.reservoir.is_empty() {
+                let conflict = !self.config.replay_on_conflict
+                    || (had_avg && loss > self.config.conflict_ratio * avg_before);
+                if conflict {
+                    self.replay(replay, ms);
+                }
+            }
+            self.reservoir.offer(xs, ts, ms, &mut self.rng);
+        }
+        Ok(if n > 0 { total / n as f64 } else { 0.0 })
+    }
+
+    fn replay(&mut self, k: usize, mask: Option<&[bool]>) {
+        let mut eligible = std::mem::take(&mut self.eligible);
+        eligible.clear();
+        for s in 0..self.reservoir.len() {
+            if !self.config.replay_on_conflict || self.reservoir.overlaps(s, mask) {
+                eligible.push(s as u32);
+            }
+        }
+        if !eligible.is_empty() {
+            let mut x = std::mem::take(&mut self.scratch_x);
+            let mut t = std::mem::take(&mut self.scratch_t);
+            let mut m = std::mem::take(&mut self.scratch_mask);
+            for _ in 0..k {
+                let s = eligible[self.rng.random_range(0..eligible.len())] as usize;
+                x.copy_from_slice(self.reservoir.sample_x(s));
+                t.copy_from_slice(self.reservoir.sample_t(s));
+                m.iter_mut().zip(self.reservoir.sample_mask(s)).for_each(|(d, &b)| *d = b != 0);
+                self.learn_one(&x, &t, Some(&m));
+                self.replays += 1;
+            }
+            self.scratch_x = x;
+            self.scratch_t = t;
+            self.scratch_mask = m;
+        }
+        self.eligible = eligible;
+    }
+
+    /// One step of the rule on one (validated) sample.
+    fn learn_one(&mut self, x: &[f32], t: &[f32], mask: Option<&[bool]>) -> f64 {
+        let n_layers = self.layers.len();
+        for l in 0..n_layers {
+            let (done, rest) = self.layers.split_at_mut(l);
+            let input: &[f32] = if l == 0 { x } else { &done[l - 1].y };
+            rest[0].forward_scratch(input);
+        }
+        let (hidden, last) = self.layers.split_at_mut(n_layers - 1);
+        let out = &mut last[0];
+        let act = out.spec.activation;
+        let (mut sum, mut on) = (0.0f64, 0usize);
+        for j in 0..out.n_out() {
+            let inv = mask.is_none_or(|m| m[j]);
+            out.involved[j] = inv;
+            if inv {
+                let d = t[j] - out.y[j];
+                sum += (d as f64) * (d as f64);
+                on += 1;
+                out.e[j] = d * act.derivative(out.z[j], out.y[j]);
+            } else {
+                out.e[j] = 0.0;
+            }
+        }
+        let loss = sum / on.max(1) as f64;
+        for layer in hidden.iter_mut() {
+            if layer.signal == Signal::Feedback {
+                feedback_error(layer, &out.e, &out.involved);
+            }
+        }
+        for l in 0..n_layers {
+            let (done, rest) = self.layers.split_at_mut(l);
+            let layer = &mut rest[0];
+            if !layer.learns_online() {
+                continue;
+            }
+            let input: &[f32] = if l == 0 { x } else { &done[l - 1].y };
+            let layer_loss = if layer.signal == Signal::Output { loss } else { layer.error_energy() };
+            layer.apply_step(input, layer_loss, &self.config);
+        }
+        self.steps += 1;
+        if self.config.restructure_every > 0 && self.steps % self.config.restructure_every == 0 {
+            self.restructure();
+        }
+        loss
+    }
+
+    /// §3.2: consolidate every layer that learns.
+    pub fn consolidate(&mut self, strength: f32) -> Result<()> {
+        if !(strength.is_finite() && strength >= 0.0) {
+            return value_err(format!("strength must be a finite number >= 0, got {strength}"));
+        }
+        for layer in self.layers.iter_mut().filter(|l| l.signal != Signal::Frozen) {
+            layer.consolidate(strength);
+        }
+        Ok(())
+    }
+
+    /// §5.2: one prune-and-grow pass over every layer that is not frozen.
+    pub fn restructure(&mut self) -> (u64, u64) {
+        let cfg = self.config.clone();
+        let (mut p, mut g) = (0, 0);
+        for layer in self.layers.iter_mut().filter(|l| l.signal != Signal::Frozen) {
+            let (a, b) = layer.restructure(&cfg);
+            p += a;
+            g += b;
+        }
+        (p, g)
+    }
+
+    /// The input that layer `index` sees for network input `x` (forward through earlier layers).
+    fn input_of(&self, x: &[f32], index: usize) -> Vec<f32> {
+        let mut cur = x.to_vec();
+        for layer in &self.layers[..index] {
+            let mut z = vec![0.0; layer.n_out()];
+            let mut y = vec![0.0; layer.n_out()];
+            layer.forward_into(&cur, &mut z, &mut y);
+            cur = y;
+        }
+        cur
+    }
+
+    /// §5.4 target-free step on layer `index`; returns the goodness (G⁺, G⁻) before the update.
+    pub fn contrastive_step(&mut self, x_pos: &[f32], x_neg: &[f32], index: usize) -> Result<(f64, f64)> {
+        if index >= self.layers.len() {
+            return value_err(format!(
+                "layer index {index} is out of range for a network of {} layers",
+                self.layers.len()
+            ));
+        }
+        let n_in = self.n_in();
+        for (name, v) in [("x_pos", x_pos), ("x_neg", x_neg)] {
+            if v.len() != n_in {
+                return value_err(format!("{name} has {} values, expected n_in = {n_in}", v.len()));
+            }
+            check_finite(name, v)?;
+        }
+        if self.layers[index].signal == Signal::Frozen {
+            return value_err(format!("layer {index} is frozen (hidden_signal=\"frozen\"); it never learns"));
+        }
+        let xp = self.input_of(x_pos, index);
+        let xn = self.input_of(x_neg, index);
+        let theta = self.config.contrastive_threshold as f64;
+        let cfg = self.config.clone();
+        let layer = &mut self.layers[index];
+        let n = layer.n_out();
+        let act = layer.spec.activation;
+        let (mut zp, mut yp, mut zn, mut yn) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        layer.forward_into(&xp, &mut zp, &mut yp);
+        layer.forward_into(&xn, &mut zn, &mut yn);
+        let goodness = |y: &[f32]| y.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / n as f64;
+        let (gp, gn) = (goodness(&yp), goodness(&yn));
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let pp = sigmoid(theta - gp) as f32;
+        let pn = sigmoid(gn - theta) as f32;
+        layer.involved.fill(true);
+        for (sign, p, x, z, y) in [(1.0f32, pp, &xp, &zp, &yp), (-1.0, pn, &xn, &zn, &yn)] {
+            for j in 0..n {
+                layer.e[j] = sign * p * y[j] * act.derivative(z[j], y[j]);
+            }
+            let loss = layer.error_energy();
+            layer.apply_step(x, loss, &cfg);
+        }
+        self.contrastive_steps += 1;
+        self.last_goodness = (gp, gn);
+        Ok((gp, gn))
+    }
+
+    pub fn layer_report(&self, index: usize) -> LayerReport {
+        let l = &self.layers[index];
+        LayerReport {
+            synapses: l.arena.n_live(),
+            capacity: l.arena.pre.len(),
+            budget: l.budget.fraction,
+            loss_avg: l.budget.loss_avg,
+            expanding: l.budget.expanding,
+            steps: l.steps,
+            touched: l.stats.touched_last,
+            touched_total: l.stats.touched_total,
+            touched_fraction: if l.steps > 0 { l.stats.touched_fraction_sum / l.steps as f64 } else { 0.0 },
+            pruned: l.stats.pruned_last,
+            grown: l.stats.grown_last,
+            pruned_total: l.stats.pruned_total,
+            grown_total: l.stats.grown_total,
+            signal: l.signal.name(),
+        }
+    }
+
+    /// Activation of layer `index` (for inspection).
+    pub fn activation(&self, index: usize) -> Activation {
+        self.layers[index].spec.activation
+    }
+}
+
+/// `e_h = (F_h · e_out) ⊙ φ'(z_h)`; a hidden row is involved iff F reaches an involved output.
+fn feedback_error(layer: &mut Layer, e_out: &[f32], involved_out: &[bool]) {
+    let n_final = e_out.len();
+    let act = layer.spec.activation;
+    let f = layer.feedback.as_ref().expect("feedback layer has F");
+    let (z, y) = (&layer.z, &layer.y);
+    layer
+        .e
+        .par_iter_mut()
+        .zip(layer.involved.par_iter_mut())
+        .enumerate()
+        .with_min_len(64)
+        .for_each(|(k, (e, inv))| {
+            let row = &f[k * n_final..(k + 1) * n_final];
+            let mut acc = 0.0f32;
+            let mut reach = false;
+            for j in 0..n_final {
+                if row[j] != 0.0 && involved_out[j] {
+                    reach = true;
+                }
+                acc += row[j] * e_out[j];
+            }
+            *inv = reach;
+            *e = acc * act.derivative(z[k], y[k]);
+        });
+}
+
+impl From<std::io::Error> for LpnError {
+    fn from(e: std::io::Error) -> Self {
+        LpnError::Io(e.to_string())
+    }
+}
+
+impl Layer {
+    /// Equality of everything that influences future behaviour (spare arena slots excluded).
+    pub fn same_state(&self, o: &Layer) -> bool {
+        let a = &self.arena;
+        let b = &o.arena;
+        if a.row_len != b.row_len {
+            return false;
+        }
+        let ia = a.live_indices();
+        let ib = b.live_indices();
+        let eq_u = |x: &Vec<u32>, y: &Vec<u32>| ia.iter().zip(&ib).all(|(&p, &q)| x[p] == y[q]);
+        let eq_f = |x: &Vec<f32>, y: &Vec<f32>| ia.iter().zip(&ib).all(|(&p, &q)| x[p].to_bits() == y[q].to_bits());
+        let bits = |x: &[f32], y: &[f32]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+        eq_u(&a.pre, &b.pre)
+            && eq_f(&a.weight, &b.weight)
+            && eq_f(&a.short_trail, &b.short_trail)
+            && eq_f(&a.long_trail, &b.long_trail)
+            && eq_f(&a.consolidation, &b.consolidation)
+            && eq_f(&a.anchor, &b.anchor)
+            && bits(&self.bias, &o.bias)
+            && bits(&self.error_trace, &o.error_trace)
+            && bits(&self.activity_trace, &o.activity_trace)
+            && self.max_fan_in == o.max_fan_in
+            && self.budget.fraction.to_bits() == o.budget.fraction.to_bits()
+            && self.budget.loss_avg.to_bits() == o.budget.loss_avg.to_bits()
+            && self.budget.has_loss_avg == o.budget.has_loss_avg
+            && self.budget.expanding == o.budget.expanding
+            && self.steps == o.steps
+            && self.signal == o.signal
+            && self.spec == o.spec
+            && match (&self.feedback, &o.feedback) {
+                (Some(x), Some(y)) => bits(x, y),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+impl Network {
+    /// Equality of all learning state, bit for bit.
+    pub fn same_state(&self, o: &Network) -> bool {
+        self.layers.len() == o.layers.len()
+            && self.layers.iter().zip(&o.layers).all(|(a, b)| a.same_state(b))
+            && self.config == o.config
+            && self.seed == o.seed
+            && self.rng == o.rng
+            && self.steps == o.steps
+            && self.samples == o.samples
+            && self.replays == o.replays
+            && self.contrastive_steps == o.contrastive_steps
+            && self.reservoir == o.reservoir
+    }
+}

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+from lpn.baselines import MLP, dense_mlp, ewc_mlp, replay_mlp
+
+
+def _linear_task(seed, n_in=8, n_out=3, n=400):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
+    X = rng.normal(size=(n, n_in))
+    return X, X @ W.T
+
+
+def test_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    net = MLP(5, 3, hidden=(4,), lr=0.1, seed=1, grad_clip=None)
+    x = rng.normal(size=5)
+    t = rng.normal(size=3)
+    mask = np.array([True, False, True])
+    _loss, gW, _gb = net._grads(x, t, mask)
+    eps = 1e-6
+    for k, (W, g) in enumerate(zip(net.W, gW)):
+        for idx in [(0, 0), (1, 2)]:
+            old = W[idx]
+            W[idx] = old + eps
+            lp, _, _ = net._grads(x, t, mask)
+            W[idx] = old - eps
+            lm, _, _ = net._grads(x, t, mask)
+            W[idx] = old
+            assert g[idx] == pytest.approx((lp - lm) / (2 * eps), rel=1e-4, abs=1e-8)
+
+
+def test_online_sgd_learns_linear_map():
+    # Task seed differs from the model seed: with equal seeds the LeCun init draws the very
+    # same matrix as the task and there is nothing to learn.
+    X, T = _linear_task(10)
+    net = dense_mlp(8, 3, hidden=(), lr=0.05, seed=0)
+    before = float(((net.predict(X) - T) ** 2).mean())
+    for _ in range(5):
+        net.learn(X, T)
+    after = float(((net.predict(X) - T) ** 2).mean())
+    assert after < 0.01 * before
+
+
+def test_mask_freezes_masked_output_rows_and_predict_zeroes():
+    X, T = _linear_task(1)
+    net = dense_mlp(8, 3, hidden=(), lr=0.05, seed=0)
+    w_before = net.W[0][1].copy()
+    mask = np.array([True, False, True])
+    net.learn(X[:50], T[:50], mask=mask)
+    np.testing.assert_array_equal(net.W[0][1], w_before)
+    y = net.predict(X[:4], mask=mask)
+    assert y.dtype == np.float32 and y.shape == (4, 3)
+    assert np.all(y[:, 1] == 0)
+
+
+def test_shapes_validated():
+    net = dense_mlp(4, 2)
+    with pytest.raises(ValueError):
+        net.learn(np.zeros((3, 5)), np.zeros((3, 2)))
+    with pytest.raises(ValueError):
+        net.predict(np.zeros(3))
+    with pytest.raises(ValueError):
+        MLP(4, 2, activation="nope")
+
+
+def test_same_seed_same_result():
+    X, T = _linear_task(2)
+    a = dense_mlp(8, 3, seed=5)
+    b = dense_mlp(8, 3, seed=5)
+    a.learn(X[:100], T[:100])
+    b.learn(X[:100], T[:100])
+    np.testing.assert_array_equal(a.predict(X[:10]), b.predict(X[:10]))
+
+
+def _sequential(net, tasks):
+    (XA, TA), (XB, TB) = tasks
+    net.learn(XA, TA)
+    net.end_task(XA, TA)
+    err_a = float(((net.predict(XA) - TA) ** 2).mean())
+    net.learn(XB, TB)
+    return float(((net.predict(XA) - TA) ** 2).mean()) - err_a
+
+
+def test_ewc_and_replay_forget_less_than_plain():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 8))
+    WA = rng.normal(size=(3, 8)) / np.sqrt(8)
+    WB = rng.normal(size=(3, 8)) / np.sqrt(8)
+    # Same inputs, different maps: maximal conflict, so any protection shows.
+    tasks = ((X, X @ WA.T), (X, X @ WB.T))
+    plain = _sequential(dense_mlp(8, 3, hidden=(32,), lr=0.02, seed=0), tasks)
+    ewc = _sequential(ewc_mlp(8, 3, hidden=(32,), lr=0.02, seed=0, ewc_lambda=50.0), tasks)
+    rep = _sequential(
+        replay_mlp(8, 3, hidden=(32,), lr=0.02, seed=0, replay_capacity=100, replay=1), tasks
+    )
+    assert plain > 0.1
+    assert ewc < plain
+    assert rep < plain
+
+
+def test_replay_buffer_is_bounded_reservoir():
+    X, T = _linear_task(4, n=300)
+    net = replay_mlp(8, 3, replay_capacity=20, replay=2, seed=0)
+    net.learn(X, T)
+    assert len(net.buffer) == 20
+    assert net.seen == 300
+    assert net.replays == 2 * 299
