@@ -22,6 +22,8 @@ pub struct Network {
     pub contrastive_steps: u64,
     pub last_goodness: (f64, f64),
     pub reservoir: Reservoir,
+    /// Buffer slots replayed during the last `learn` call, in order (for inspection and tests).
+    pub last_replayed: Vec<u32>,
     scratch_x: Vec<f32>,
     scratch_t: Vec<f32>,
     scratch_mask: Vec<bool>,
@@ -165,6 +167,7 @@ impl Network {
             replays: 0,
             contrastive_steps: 0,
             last_goodness: (f64::NAN, f64::NAN),
+            last_replayed: Vec::new(),
             scratch_x: vec![0.0; n_in],
             scratch_t: vec![0.0; n_out],
             scratch_mask: vec![true; n_out],
@@ -248,6 +251,7 @@ impl Network {
                 "replay={replay} needs a replay buffer, but the config has replay_capacity=0"
             ));
         }
+        self.last_replayed.clear();
         let mut total = 0.0f64;
         for s in 0..n {
             let xs = &x[s * n_in..(s + 1) * n_in];
@@ -284,6 +288,7 @@ impl Network {
             let mut m = std::mem::take(&mut self.scratch_mask);
             for _ in 0..k {
                 let s = eligible[self.rng.random_range(0..eligible.len())] as usize;
+                self.last_replayed.push(s as u32);
                 x.copy_from_slice(self.reservoir.sample_x(s));
                 t.copy_from_slice(self.reservoir.sample_t(s));
                 m.iter_mut().zip(self.reservoir.sample_mask(s)).for_each(|(d, &b)| *d = b != 0);

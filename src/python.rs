@@ -257,6 +257,11 @@ impl Engine {
         )
     }
 
+    /// Buffer slots replayed during the last `learn` call, in order.
+    fn last_replayed<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.read().last_replayed.clone().into_pyarray(py)
+    }
+
     #[getter]
     fn n_layers(&self) -> usize {
         self.read().layers.len()

@@ -54,8 +54,9 @@ def run(seed: int, quick: bool, bar) -> dict:
         curves["step"].append(step)
         curves["lpn_mse"].append(rel_mse(grow_net.predict(Xte), Tte))
         curves["synapses"].append(int(st["synapses"]))
-        curves["pruned"].append(int(st.get("pruned", 0)))
-        curves["grown"].append(int(st.get("grown", 0)))
+        # Cumulative counters when the engine has them, else the last pass's.
+        curves["pruned"].append(int(st.get("pruned_total", st.get("pruned", 0))))
+        curves["grown"].append(int(st.get("grown_total", st.get("grown", 0))))
 
     learn_in_chunks(grow_net, X, T, bar, chunk, on_chunk=log_grow)
     learn_in_chunks(fixed_net, X, T, bar, chunk,
