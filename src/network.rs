@@ -24,10 +24,10 @@ pub struct Network {
     pub reservoir: Reservoir,
     /// Buffer slots replayed during the last `learn` call, in order (for inspection and tests).
     pub last_replayed: Vec<u32>,
-    scratch_x: Vec<f32>,
-    scratch_t: Vec<f32>,
-    scratch_mask: Vec<bool>,
-    eligible: Vec<u32>,
+    pub(crate) scratch_x: Vec<f32>,
+    pub(crate) scratch_t: Vec<f32>,
+    pub(crate) scratch_mask: Vec<bool>,
+    pub(crate) eligible: Vec<u32>,
 }
 
 /// Per-layer and network counters, as `stats()` reports them.
