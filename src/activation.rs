@@ -58,7 +58,12 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
-        for act in [Activation::Linear, Activation::Tanh, Activation::Sigmoid, Activation::Relu] {
+        for act in [
+            Activation::Linear,
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Relu,
+        ] {
             for &z in &[-1.3f32, -0.2, 0.4, 2.0] {
                 let h = 1e-3f32;
                 let num = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);

@@ -171,7 +171,9 @@ impl SynapseArena {
         let weight: Vec<f32> = (0..n).map(|_| init()).collect();
         SynapseArena {
             row_start: nb.start.clone(),
-            row_len: (0..nb.n_rows()).map(|j| (nb.start[j + 1] - nb.start[j]) as u32).collect(),
+            row_len: (0..nb.n_rows())
+                .map(|j| (nb.start[j + 1] - nb.start[j]) as u32)
+                .collect(),
             pre: nb.pre.clone(),
             anchor: weight.clone(),
             weight,
@@ -281,7 +283,13 @@ impl SynapseArena {
             return Err("row_start must have n_out + 1 entries starting at 0".into());
         }
         let total = self.pre.len();
-        for v in [&self.weight, &self.short_trail, &self.long_trail, &self.consolidation, &self.anchor] {
+        for v in [
+            &self.weight,
+            &self.short_trail,
+            &self.long_trail,
+            &self.consolidation,
+            &self.anchor,
+        ] {
             if v.len() != total {
                 return Err("synapse arrays differ in length".into());
             }
@@ -301,7 +309,9 @@ impl SynapseArena {
                 return Err(format!("row {j} reads an input index >= n_in = {n_in}"));
             }
             if row.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(format!("row {j} is not strictly sorted by input (duplicate synapse?)"));
+                return Err(format!(
+                    "row {j} is not strictly sorted by input (duplicate synapse?)"
+                ));
             }
         }
         Ok(())
@@ -313,7 +323,10 @@ mod tests {
     use super::*;
 
     fn tiny() -> SynapseArena {
-        let nb = Neighbourhood { start: vec![0, 2, 2, 5], pre: vec![0, 3, 1, 2, 4] };
+        let nb = Neighbourhood {
+            start: vec![0, 2, 2, 5],
+            pre: vec![0, 3, 1, 2, 4],
+        };
         let mut k = 0.0;
         SynapseArena::from_neighbourhood(&nb, || {
             k += 1.0;

@@ -15,7 +15,12 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(cfg: &LearnConfig) -> Self {
-        Budget { fraction: cfg.budget, loss_avg: 0.0, has_loss_avg: false, expanding: false }
+        Budget {
+            fraction: cfg.budget,
+            loss_avg: 0.0,
+            has_loss_avg: false,
+            expanding: false,
+        }
     }
 
     /// Feed the loss of the step just taken.

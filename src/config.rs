@@ -93,7 +93,9 @@ impl LayerSpec {
         };
         match &self.tag_affinity {
             Some(a) => a.len(),
-            None => from_tags(&self.in_tags).max(from_tags(&self.out_tags)).max(1),
+            None => from_tags(&self.in_tags)
+                .max(from_tags(&self.out_tags))
+                .max(1),
         }
     }
 
@@ -113,7 +115,12 @@ impl LayerSpec {
     }
 
     /// Grid shape used for `n` units of this layer in 2-D.
-    pub fn shape_for(&self, n: usize, given: Option<(usize, usize)>, side: &str) -> Result<(usize, usize)> {
+    pub fn shape_for(
+        &self,
+        n: usize,
+        given: Option<(usize, usize)>,
+        side: &str,
+    ) -> Result<(usize, usize)> {
         if self.dims == 1 {
             return Ok((1, n));
         }
@@ -151,7 +158,10 @@ impl LayerSpec {
             return value_err(format!("{at}: dims must be 1 or 2, got {}", self.dims));
         }
         if !(self.radius.is_finite() && self.radius >= 0.0) {
-            return value_err(format!("{at}: radius must be a finite number >= 0, got {}", self.radius));
+            return value_err(format!(
+                "{at}: radius must be a finite number >= 0, got {}",
+                self.radius
+            ));
         }
         if let Some(g) = self.growth_radius {
             if !(g.is_finite() && g >= self.radius) {
@@ -178,7 +188,10 @@ impl LayerSpec {
                 return value_err(format!("{at}: tag_affinity contains NaN or inf"));
             }
         }
-        for (name, tags, n) in [("in_tags", &self.in_tags, self.n_in), ("out_tags", &self.out_tags, self.n_out)] {
+        for (name, tags, n) in [
+            ("in_tags", &self.in_tags, self.n_in),
+            ("out_tags", &self.out_tags, self.n_out),
+        ] {
             if let Some(t) = tags {
                 if t.len() != n {
                     return value_err(format!("{at}: {name} has length {}, expected {n}", t.len()));
@@ -319,7 +332,8 @@ impl LearnConfig {
         if let Some(b) = self.bias_lr {
             nonneg("bias_lr", b as f64)?;
         }
-        if !(self.budget_min > 0.0 && self.budget_min <= self.budget_max && self.budget_max <= 1.0) {
+        if !(self.budget_min > 0.0 && self.budget_min <= self.budget_max && self.budget_max <= 1.0)
+        {
             return value_err(format!(
                 "need 0 < budget_min <= budget_max <= 1, got budget_min={}, budget_max={}",
                 self.budget_min, self.budget_max
@@ -342,7 +356,10 @@ impl LearnConfig {
         unit("rho_consolidation", self.rho_consolidation as f64)?;
         nonneg("pull", self.pull as f64)?;
         if !(self.w_max.is_finite() && self.w_max > 0.0) {
-            return value_err(format!("w_max must be a finite number > 0, got {}", self.w_max));
+            return value_err(format!(
+                "w_max must be a finite number > 0, got {}",
+                self.w_max
+            ));
         }
         nonneg("init_std", self.init_std as f64)?;
         if !(self.eps.is_finite() && self.eps > 0.0) {

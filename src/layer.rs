@@ -86,7 +86,14 @@ impl Layer {
         let max_fan_in = (0..spec.n_out)
             .map(|j| spec.max_fan_in.unwrap_or(2 * arena.row_len[j] as usize) as u32)
             .collect();
-        Ok(Self::assemble(spec, geo, signal, arena, max_fan_in, Budget::new(cfg)))
+        Ok(Self::assemble(
+            spec,
+            geo,
+            signal,
+            arena,
+            max_fan_in,
+            Budget::new(cfg),
+        ))
     }
 
     /// A layer around existing state (construction and checkpoint loading).
@@ -204,9 +211,17 @@ impl Layer {
             let e = &self.e;
             let involved = &self.involved;
             let trace = &self.error_trace;
-            self.arena.par_rows(&mut self.bias, &mut self.row_count, |j, mut row, b, count| {
-                *count = if involved[j] { learn_row(&mut row, x, e[j], b, trace[j], &params) } else { 0 };
-            });
+            self.arena.par_rows(
+                &mut self.bias,
+                &mut self.row_count,
+                |j, mut row, b, count| {
+                    *count = if involved[j] {
+                        learn_row(&mut row, x, e[j], b, trace[j], &params)
+                    } else {
+                        0
+                    };
+                },
+            );
         }
         let touched: u64 = self.row_count.iter().map(|&c| c as u64).sum();
         let live = self.arena.n_live();
@@ -283,7 +298,8 @@ impl Layer {
                     let c_old = row.consolidation[k];
                     let c_new = (c_old + increment).min(1.0);
                     if c_new > c_old {
-                        row.anchor[k] = (c_old * row.anchor[k] + (c_new - c_old) * row.weight[k]) / c_new;
+                        row.anchor[k] =
+                            (c_old * row.anchor[k] + (c_new - c_old) * row.weight[k]) / c_new;
                         row.consolidation[k] = c_new;
                     }
                 }

@@ -59,7 +59,10 @@ pub(crate) fn normal(rng: &mut ChaCha8Rng, std: f32) -> f32 {
 
 pub(crate) fn check_finite(name: &str, v: &[f32]) -> Result<()> {
     if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-        return value_err(format!("{name} must be finite, but element {k} is {}", v[k]));
+        return value_err(format!(
+            "{name} must be finite, but element {k} is {}",
+            v[k]
+        ));
     }
     Ok(())
 }
@@ -91,13 +94,17 @@ fn tag_reach(specs: &[LayerSpec], h: usize) -> Vec<Vec<bool>> {
                 let mut acc = vec![false; n_final_tags];
                 for b in 0..t as u32 {
                     if spec.compatible(a, b) {
-                        acc.iter_mut().zip(&by_out_tag[b as usize]).for_each(|(d, &s)| *d |= s);
+                        acc.iter_mut()
+                            .zip(&by_out_tag[b as usize])
+                            .for_each(|(d, &s)| *d |= s);
                     }
                 }
                 acc
             })
             .collect();
-        reach_out = (0..spec.n_in).map(|k| by_in_tag[spec.in_tag(k) as usize].clone()).collect();
+        reach_out = (0..spec.n_in)
+            .map(|k| by_in_tag[spec.in_tag(k) as usize].clone())
+            .collect();
     }
     reach_out
 }
@@ -135,7 +142,9 @@ impl Network {
         let mut layers = Vec::with_capacity(specs.len());
         for (spec, &signal) in specs.iter().zip(&signals) {
             let std = config.init_std;
-            layers.push(Layer::new(spec.clone(), signal, &config, || normal(&mut rng, std))?);
+            layers.push(Layer::new(spec.clone(), signal, &config, || {
+                normal(&mut rng, std)
+            })?);
         }
         let n_final = specs[n_hidden].n_out;
         let final_tags: Vec<u32> = (0..n_final).map(|j| specs[n_hidden].out_tag(j)).collect();
@@ -198,7 +207,13 @@ impl Network {
 
     fn mask_of<'a>(&self, mask: Option<&'a [bool]>, s: usize) -> Option<&'a [bool]> {
         let n = self.n_out();
-        mask.map(|m| if m.len() == n { m } else { &m[s * n..(s + 1) * n] })
+        mask.map(|m| {
+            if m.len() == n {
+                m
+            } else {
+                &m[s * n..(s + 1) * n]
+            }
+        })
     }
 
     /// Outputs for `n` samples laid out row-major; masked-out outputs are 0.
@@ -214,8 +229,11 @@ impl Network {
         self.check_mask(mask, n)?;
         let n_out = self.n_out();
         let mut out = vec![0.0f32; n * n_out];
-        let mut bufs: Vec<(Vec<f32>, Vec<f32>)> =
-            self.layers.iter().map(|l| (vec![0.0; l.n_out()], vec![0.0; l.n_out()])).collect();
+        let mut bufs: Vec<(Vec<f32>, Vec<f32>)> = self
+            .layers
+            .iter()
+            .map(|l| (vec![0.0; l.n_out()], vec![0.0; l.n_out()]))
+            .collect();
         for s in 0..n {
             let xs = &x[s * self.n_in()..(s + 1) * self.n_in()];
             for l in 0..self.layers.len() {
@@ -228,20 +246,36 @@ impl Network {
             let dst = &mut out[s * n_out..(s + 1) * n_out];
             dst.copy_from_slice(y);
             if let Some(m) = self.mask_of(mask, s) {
-                dst.iter_mut().zip(m).filter(|(_, &on)| !on).for_each(|(v, _)| *v = 0.0);
+                dst.iter_mut()
+                    .zip(m)
+                    .filter(|(_, &on)| !on)
+                    .for_each(|(v, _)| *v = 0.0);
             }
         }
         Ok(out)
     }
 
     /// Learn `n` samples in order (plus replays); returns the mean step loss of the new samples.
-    pub fn learn(&mut self, x: &[f32], t: &[f32], n: usize, mask: Option<&[bool]>, replay: usize) -> Result<f64> {
+    pub fn learn(
+        &mut self,
+        x: &[f32],
+        t: &[f32],
+        n: usize,
+        mask: Option<&[bool]>,
+        replay: usize,
+    ) -> Result<f64> {
         let (n_in, n_out) = (self.n_in(), self.n_out());
         if x.len() != n * n_in {
-            return value_err(format!("x has {} values, expected {n} samples x n_in = {n_in}", x.len()));
+            return value_err(format!(
+                "x has {} values, expected {n} samples x n_in = {n_in}",
+                x.len()
+            ));
         }
         if t.len() != n * n_out {
-            return value_err(format!("t has {} values, expected {n} samples x n_out = {n_out}", t.len()));
+            return value_err(format!(
+                "t has {} values, expected {n} samples x n_out = {n_out}",
+                t.len()
+            ));
         }
         check_finite("x", x)?;
         check_finite("t", t)?;
@@ -291,7 +325,9 @@ impl Network {
                 self.last_replayed.push(s as u32);
                 x.copy_from_slice(self.reservoir.sample_x(s));
                 t.copy_from_slice(self.reservoir.sample_t(s));
-                m.iter_mut().zip(self.reservoir.sample_mask(s)).for_each(|(d, &b)| *d = b != 0);
+                m.iter_mut()
+                    .zip(self.reservoir.sample_mask(s))
+                    .for_each(|(d, &b)| *d = b != 0);
                 self.learn_one(&x, &t, Some(&m));
                 self.replays += 1;
             }
@@ -339,7 +375,11 @@ impl Network {
                 continue;
             }
             let input: &[f32] = if l == 0 { x } else { &done[l - 1].y };
-            let layer_loss = if layer.signal == Signal::Output { loss } else { layer.error_energy() };
+            let layer_loss = if layer.signal == Signal::Output {
+                loss
+            } else {
+                layer.error_energy()
+            };
             layer.apply_step(input, layer_loss, &self.config);
         }
         self.steps += 1;
@@ -352,9 +392,15 @@ impl Network {
     /// §3.2: consolidate every layer that learns.
     pub fn consolidate(&mut self, strength: f32) -> Result<()> {
         if !(strength.is_finite() && strength >= 0.0) {
-            return value_err(format!("strength must be a finite number >= 0, got {strength}"));
+            return value_err(format!(
+                "strength must be a finite number >= 0, got {strength}"
+            ));
         }
-        for layer in self.layers.iter_mut().filter(|l| l.signal != Signal::Frozen) {
+        for layer in self
+            .layers
+            .iter_mut()
+            .filter(|l| l.signal != Signal::Frozen)
+        {
             layer.consolidate(strength);
         }
         Ok(())
@@ -364,7 +410,11 @@ impl Network {
     pub fn restructure(&mut self) -> (u64, u64) {
         let cfg = self.config.clone();
         let (mut p, mut g) = (0, 0);
-        for layer in self.layers.iter_mut().filter(|l| l.signal != Signal::Frozen) {
+        for layer in self
+            .layers
+            .iter_mut()
+            .filter(|l| l.signal != Signal::Frozen)
+        {
             let (a, b) = layer.restructure(&cfg);
             p += a;
             g += b;
@@ -385,7 +435,12 @@ impl Network {
     }
 
     /// §5.4 target-free step on layer `index`; returns the goodness (G⁺, G⁻) before the update.
-    pub fn contrastive_step(&mut self, x_pos: &[f32], x_neg: &[f32], index: usize) -> Result<(f64, f64)> {
+    pub fn contrastive_step(
+        &mut self,
+        x_pos: &[f32],
+        x_neg: &[f32],
+        index: usize,
+    ) -> Result<(f64, f64)> {
         if index >= self.layers.len() {
             return value_err(format!(
                 "layer index {index} is out of range for a network of {} layers",
@@ -395,12 +450,17 @@ impl Network {
         let n_in = self.n_in();
         for (name, v) in [("x_pos", x_pos), ("x_neg", x_neg)] {
             if v.len() != n_in {
-                return value_err(format!("{name} has {} values, expected n_in = {n_in}", v.len()));
+                return value_err(format!(
+                    "{name} has {} values, expected n_in = {n_in}",
+                    v.len()
+                ));
             }
             check_finite(name, v)?;
         }
         if self.layers[index].signal == Signal::Frozen {
-            return value_err(format!("layer {index} is frozen (hidden_signal=\"frozen\"); it never learns"));
+            return value_err(format!(
+                "layer {index} is frozen (hidden_signal=\"frozen\"); it never learns"
+            ));
         }
         let xp = self.input_of(x_pos, index);
         let xn = self.input_of(x_neg, index);
@@ -409,10 +469,12 @@ impl Network {
         let layer = &mut self.layers[index];
         let n = layer.n_out();
         let act = layer.spec.activation;
-        let (mut zp, mut yp, mut zn, mut yn) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut zp, mut yp, mut zn, mut yn) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         layer.forward_into(&xp, &mut zp, &mut yp);
         layer.forward_into(&xn, &mut zn, &mut yn);
-        let goodness = |y: &[f32]| y.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / n as f64;
+        let goodness =
+            |y: &[f32]| y.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / n as f64;
         let (gp, gn) = (goodness(&yp), goodness(&yn));
         let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
         let pp = sigmoid(theta - gp) as f32;
@@ -441,7 +503,11 @@ impl Network {
             steps: l.steps,
             touched: l.stats.touched_last,
             touched_total: l.stats.touched_total,
-            touched_fraction: if l.steps > 0 { l.stats.touched_fraction_sum / l.steps as f64 } else { 0.0 },
+            touched_fraction: if l.steps > 0 {
+                l.stats.touched_fraction_sum / l.steps as f64
+            } else {
+                0.0
+            },
             pruned: l.stats.pruned_last,
             grown: l.stats.grown_last,
             pruned_total: l.stats.pruned_total,
@@ -500,8 +566,14 @@ impl Layer {
         let ia = a.live_indices();
         let ib = b.live_indices();
         let eq_u = |x: &Vec<u32>, y: &Vec<u32>| ia.iter().zip(&ib).all(|(&p, &q)| x[p] == y[q]);
-        let eq_f = |x: &Vec<f32>, y: &Vec<f32>| ia.iter().zip(&ib).all(|(&p, &q)| x[p].to_bits() == y[q].to_bits());
-        let bits = |x: &[f32], y: &[f32]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+        let eq_f = |x: &Vec<f32>, y: &Vec<f32>| {
+            ia.iter()
+                .zip(&ib)
+                .all(|(&p, &q)| x[p].to_bits() == y[q].to_bits())
+        };
+        let bits = |x: &[f32], y: &[f32]| {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        };
         eq_u(&a.pre, &b.pre)
             && eq_f(&a.weight, &b.weight)
             && eq_f(&a.short_trail, &b.short_trail)
@@ -531,7 +603,11 @@ impl Network {
     /// Equality of all learning state, bit for bit.
     pub fn same_state(&self, o: &Network) -> bool {
         self.layers.len() == o.layers.len()
-            && self.layers.iter().zip(&o.layers).all(|(a, b)| a.same_state(b))
+            && self
+                .layers
+                .iter()
+                .zip(&o.layers)
+                .all(|(a, b)| a.same_state(b))
             && self.config == o.config
             && self.seed == o.seed
             && self.rng == o.rng

@@ -9,7 +9,12 @@ pub fn set_num_threads(n: usize) -> Result<(), String> {
     let pool = if n == 0 {
         None
     } else {
-        Some(Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| e.to_string())?))
+        Some(Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| e.to_string())?,
+        ))
     };
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = pool;
     Ok(())

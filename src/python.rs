@@ -1,14 +1,17 @@
 //! The Python module `lpn._lpn`: thin wrappers that take numpy views, release the GIL around all
 //! compute and return fresh numpy arrays. The Python package (`python/lpn`) adds validation of
 //! dtypes and shapes and the user-facing classes.
+use crate::checkpoint;
 use crate::config::{LayerSpec, LearnConfig};
 use crate::error::LpnError;
 use crate::network::Network;
 use crate::pool;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 impl From<LpnError> for PyErr {
@@ -61,7 +64,9 @@ impl Engine {
         let specs: Vec<LayerSpec> = parse_json("layer specs", specs_json)?;
         let config: LearnConfig = parse_json("config", config_json)?;
         let net = py.detach(|| pool::install(|| Network::new(specs, config, seed)))?;
-        Ok(Engine { inner: RwLock::new(net) })
+        Ok(Engine {
+            inner: RwLock::new(net),
+        })
     }
 
     /// (B, n_in) float32 → (B, n_out) float32; `mask` is None, (n_out,) or (B, n_out) flattened.
@@ -182,7 +187,13 @@ impl Engine {
         }
         let pick = |v: &Vec<f32>| idx.iter().map(|&k| v[k]).collect::<Vec<f32>>();
         let d = PyDict::new(py);
-        d.set_item("pre", idx.iter().map(|&k| a.pre[k] as i64).collect::<Vec<i64>>().into_pyarray(py))?;
+        d.set_item(
+            "pre",
+            idx.iter()
+                .map(|&k| a.pre[k] as i64)
+                .collect::<Vec<i64>>()
+                .into_pyarray(py),
+        )?;
         d.set_item("post", post.into_pyarray(py))?;
         d.set_item("weight", pick(&a.weight).into_pyarray(py))?;
         d.set_item("short_trail", pick(&a.short_trail).into_pyarray(py))?;
@@ -212,7 +223,11 @@ impl Engine {
     }
 
     /// The fixed feedback matrix `F_h` (n_out of this layer × n_out of the network), or None.
-    fn feedback<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Option<Bound<'py, PyArray2<f32>>>> {
+    fn feedback<'py>(
+        &self,
+        py: Python<'py>,
+        layer: usize,
+    ) -> PyResult<Option<Bound<'py, PyArray2<f32>>>> {
         self.check_layer(layer)?;
         let net = self.read();
         let n_final = net.n_out();
@@ -246,13 +261,22 @@ impl Engine {
     fn replay_buffer<'py>(
         &self,
         py: Python<'py>,
-    ) -> (Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<bool>>, u64) {
+    ) -> (
+        Bound<'py, PyArray1<f32>>,
+        Bound<'py, PyArray1<f32>>,
+        Bound<'py, PyArray1<bool>>,
+        u64,
+    ) {
         let net = self.read();
         let r = &net.reservoir;
         (
             r.x.clone().into_pyarray(py),
             r.t.clone().into_pyarray(py),
-            r.mask.iter().map(|&b| b != 0).collect::<Vec<bool>>().into_pyarray(py),
+            r.mask
+                .iter()
+                .map(|&b| b != 0)
+                .collect::<Vec<bool>>()
+                .into_pyarray(py),
             r.seen,
         )
     }
@@ -285,7 +309,9 @@ impl Engine {
     /// An independent copy of the whole engine (deepcopy and tests).
     fn clone_engine(&self, py: Python<'_>) -> Engine {
         let net = py.detach(|| self.read().clone());
-        Engine { inner: RwLock::new(net) }
+        Engine {
+            inner: RwLock::new(net),
+        }
     }
 
     /// True when every bit of learning state equals the other engine's.
@@ -295,6 +321,39 @@ impl Engine {
             let b = other.read();
             a.same_state(&b)
         })
+    }
+
+    /// The whole state as checkpoint bytes (safetensors; see `checkpoint.rs`).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let bytes = py.detach(|| checkpoint::to_bytes(&self.read()));
+        PyBytes::new(py, &bytes)
+    }
+
+    /// An engine from checkpoint bytes; `ValueError` naming the problem for anything malformed.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Engine> {
+        let net = py.detach(|| checkpoint::from_bytes(data))?;
+        Ok(Engine {
+            inner: RwLock::new(net),
+        })
+    }
+
+    /// Layer specs as JSON (what a loaded checkpoint was built from).
+    fn specs_json(&self) -> String {
+        let net = self.read();
+        let specs: Vec<&LayerSpec> = net.layers.iter().map(|l| &l.spec).collect();
+        serde_json::to_string(&specs).expect("specs are plain data")
+    }
+
+    /// The learning config as JSON.
+    fn config_json(&self) -> String {
+        serde_json::to_string(&self.read().config).expect("config is plain data")
+    }
+
+    /// New samples learned so far (cheap: `checkpoint_every` reads it after every `learn`).
+    #[getter]
+    fn samples(&self) -> u64 {
+        self.read().samples
     }
 }
 

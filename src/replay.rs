@@ -16,7 +16,12 @@ pub struct Reservoir {
 
 impl Reservoir {
     pub fn new(capacity: usize, n_in: usize, n_out: usize) -> Self {
-        Reservoir { capacity, n_in, n_out, ..Default::default() }
+        Reservoir {
+            capacity,
+            n_in,
+            n_out,
+            ..Default::default()
+        }
     }
 
     pub fn len(&self) -> usize {

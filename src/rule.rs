@@ -42,7 +42,13 @@ thread_local! {
 
 /// Row quota `k_j` (§3 step 3 and §3.1).
 #[inline]
-pub fn quota(n_candidates: usize, budget: f64, expanding: bool, trace: f32, mean_trace: f64) -> usize {
+pub fn quota(
+    n_candidates: usize,
+    budget: f64,
+    expanding: bool,
+    trace: f32,
+    mean_trace: f64,
+) -> usize {
     if n_candidates == 0 {
         return 0;
     }
@@ -72,7 +78,14 @@ pub fn input_energy(pre: &[u32], x: &[f32]) -> f32 {
 
 /// Apply one step to one involved row with local error `e`; returns how many synapses were
 /// updated. `bias` is the row's bias, `trace` its error trace `h_j` (read only here).
-pub fn learn_row(row: &mut RowMut<'_>, x: &[f32], e: f32, bias: &mut f32, trace: f32, p: &RuleParams) -> u32 {
+pub fn learn_row(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+) -> u32 {
     let n = row.live();
     let nx2 = input_energy(&row.pre[..n], x);
     let norm = 1.0 + p.kappa_short + p.kappa_long;
@@ -90,7 +103,13 @@ pub fn learn_row(row: &mut RowMut<'_>, x: &[f32], e: f32, bias: &mut f32, trace:
                     if p.expanding {
                         priority += p.beta * s;
                     }
-                    cands.push(Candidate { priority, pre: i, slot: k as u32, activity: a, factor: g });
+                    cands.push(Candidate {
+                        priority,
+                        pre: i,
+                        slot: k as u32,
+                        activity: a,
+                        factor: g,
+                    });
                 }
             }
         }
@@ -129,7 +148,8 @@ pub fn learn_row(row: &mut RowMut<'_>, x: &[f32], e: f32, bias: &mut f32, trace:
         cands.len() as u32
     });
     for k in 0..n {
-        row.long_trail[k] = p.rho_long * row.long_trail[k] + (1.0 - p.rho_long) * row.short_trail[k];
+        row.long_trail[k] =
+            p.rho_long * row.long_trail[k] + (1.0 - p.rho_long) * row.short_trail[k];
     }
     if p.rho_consolidation != 1.0 {
         for c in row.consolidation[..n].iter_mut() {
@@ -176,7 +196,15 @@ mod tests {
     impl Row {
         fn new(pre: Vec<u32>, w: Vec<f32>) -> Self {
             let n = pre.len();
-            Row { len: n as u32, pre, a: w.clone(), w, s: vec![0.0; n], l: vec![0.0; n], c: vec![0.0; n] }
+            Row {
+                len: n as u32,
+                pre,
+                a: w.clone(),
+                w,
+                s: vec![0.0; n],
+                l: vec![0.0; n],
+                c: vec![0.0; n],
+            }
         }
         fn view(&mut self) -> RowMut<'_> {
             RowMut {

@@ -10,7 +10,13 @@ thread_local! {
 }
 
 /// Inputs row `j` should grow toward, best first, at most `limit` of them, written to `out`.
-fn growth_picks(layer: &Layer, j: usize, row_pre: &[u32], limit: usize, out: &mut Vec<(f32, f64, u32)>) {
+fn growth_picks(
+    layer: &Layer,
+    j: usize,
+    row_pre: &[u32],
+    limit: usize,
+    out: &mut Vec<(f32, f64, u32)>,
+) {
     out.clear();
     if limit == 0 {
         return;
@@ -24,10 +30,18 @@ fn growth_picks(layer: &Layer, j: usize, row_pre: &[u32], limit: usize, out: &mu
         if k < row_pre.len() && row_pre[k] == i {
             continue;
         }
-        out.push((layer.activity_trace[i as usize], layer.geo.distance_io(i as usize, j), i));
+        out.push((
+            layer.activity_trace[i as usize],
+            layer.geo.distance_io(i as usize, j),
+            i,
+        ));
     }
     // Most active first; ties nearer, then lower index.
-    out.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    out.sort_unstable_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
     out.truncate(limit);
 }
 
@@ -42,21 +56,24 @@ impl Layer {
         let (tw, tl) = (cfg.prune_weight, cfg.prune_long);
         let mut bias = std::mem::take(&mut self.bias);
         let mut count = std::mem::take(&mut self.row_count);
-        self.arena.par_rows(&mut bias, &mut count, |_, mut row, _, pruned| {
-            let n = row.live();
-            let mut keep = 0;
-            for k in 0..n {
-                let dead = row.weight[k].abs() < tw && row.long_trail[k] < tl && row.consolidation[k] == 0.0;
-                if !dead {
-                    if keep != k {
-                        row.move_slot(k, keep);
+        self.arena
+            .par_rows(&mut bias, &mut count, |_, mut row, _, pruned| {
+                let n = row.live();
+                let mut keep = 0;
+                for k in 0..n {
+                    let dead = row.weight[k].abs() < tw
+                        && row.long_trail[k] < tl
+                        && row.consolidation[k] == 0.0;
+                    if !dead {
+                        if keep != k {
+                            row.move_slot(k, keep);
+                        }
+                        keep += 1;
                     }
-                    keep += 1;
                 }
-            }
-            *pruned = (n - keep) as u32;
-            *row.len = keep as u32;
-        });
+                *pruned = (n - keep) as u32;
+                *row.len = keep as u32;
+            });
         let pruned: u64 = count.iter().map(|&c| c as u64).sum();
 
         // Grow: rows whose error trace is above the layer mean.
@@ -68,7 +85,8 @@ impl Layer {
         let wants = |layer: &Layer, j: usize| -> usize {
             let len = layer.arena.row_len[j] as usize;
             if (layer.error_trace[j] as f64) > mean {
-                cfg.grow_per_row.min((layer.max_fan_in[j] as usize).saturating_sub(len))
+                cfg.grow_per_row
+                    .min((layer.max_fan_in[j] as usize).saturating_sub(len))
             } else {
                 0
             }
@@ -160,7 +178,9 @@ mod tests {
             assert!(live.len() <= layer.max_fan_in[j] as usize);
             for &i in &layer.arena.pre[live] {
                 assert!(layer.geo.distance_io(i as usize, j) <= r + 1e-12);
-                assert!(layer.spec.compatible(layer.spec.in_tag(i as usize), layer.spec.out_tag(j)));
+                assert!(layer
+                    .spec
+                    .compatible(layer.spec.in_tag(i as usize), layer.spec.out_tag(j)));
             }
         }
     }

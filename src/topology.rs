@@ -98,10 +98,18 @@ impl CellIndex {
     fn new(geo: &Geometry, radius: f64, n_in: usize) -> Self {
         let (h, w) = geo.in_shape;
         let per_axis = |units: usize| -> usize {
-            let by_radius = if radius > 0.0 { (1.0 / radius).floor() as usize } else { units };
+            let by_radius = if radius > 0.0 {
+                (1.0 / radius).floor() as usize
+            } else {
+                units
+            };
             by_radius.clamp(1, units.max(1))
         };
-        let cells = if geo.dims == 1 { [per_axis(w), 1] } else { [per_axis(w), per_axis(h)] };
+        let cells = if geo.dims == 1 {
+            [per_axis(w), 1]
+        } else {
+            [per_axis(w), per_axis(h)]
+        };
         let cell_of = |i: usize| -> usize {
             let p = geo.pos_in(i);
             let cx = ((p[0] * cells[0] as f64) as usize).min(cells[0] - 1);
@@ -123,7 +131,11 @@ impl CellIndex {
             items[fill[c]] = i as u32;
             fill[c] += 1;
         }
-        CellIndex { cells, start, items }
+        CellIndex {
+            cells,
+            start,
+            items,
+        }
     }
 
     /// Cell indices along one axis that can hold a point within `radius` of `p`.
@@ -146,7 +158,12 @@ impl CellIndex {
 
 /// Build N(j) for every output: inputs within `radius` and tag-compatible, optionally only the
 /// `fan_in` nearest (ties: lower index). Rows come out sorted by input index.
-pub fn build_neighbourhood(spec: &LayerSpec, geo: &Geometry, radius: f64, fan_in: Option<usize>) -> Neighbourhood {
+pub fn build_neighbourhood(
+    spec: &LayerSpec,
+    geo: &Geometry,
+    radius: f64,
+    fan_in: Option<usize>,
+) -> Neighbourhood {
     let index = CellIndex::new(geo, radius, spec.n_in);
     // Float noise must not drop a unit sitting exactly at the radius.
     let reach = radius * (1.0 + 1e-12) + 1e-15;
@@ -211,7 +228,12 @@ pub fn build_neighbourhood(spec: &LayerSpec, geo: &Geometry, radius: f64, fan_in
 mod tests {
     use super::*;
 
-    fn brute(spec: &LayerSpec, geo: &Geometry, radius: f64, fan_in: Option<usize>) -> Neighbourhood {
+    fn brute(
+        spec: &LayerSpec,
+        geo: &Geometry,
+        radius: f64,
+        fan_in: Option<usize>,
+    ) -> Neighbourhood {
         let mut start = vec![0];
         let mut pre = vec![];
         for j in 0..spec.n_out {
@@ -249,7 +271,11 @@ mod tests {
             b.fan_in = Some(5);
             b.in_tags = Some((0..64).map(|i| (i % 3) as u32).collect());
             b.out_tags = Some((0..36).map(|j| (j % 2) as u32).collect());
-            b.tag_affinity = Some(vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.6, 0.0, 0.2]]);
+            b.tag_affinity = Some(vec![
+                vec![1.0, 0.0, 0.0],
+                vec![0.0, 1.0, 0.0],
+                vec![0.6, 0.0, 0.2],
+            ]);
             out.push(b.clone());
             let mut c = LayerSpec::new(12, 20);
             c.dims = 2;

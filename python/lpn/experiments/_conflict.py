@@ -48,8 +48,17 @@ def _protocol(model, tk, bar, chunk, between=None, replay=0):
     return E, curve
 
 
+# budget_min raised from the default 0.02 to 0.3 (tuning allowed by DESIGN.md): with a
+# budget that shrinks to one synapse per row, the short-trail feedback (g grows with s)
+# keeps re-selecting the same one or two synapses, so the long trails - and therefore
+# consolidate(), which scales c by l / mean(l) - end up protecting a seed-dependent handful
+# of synapses per row; task A actually uses the whole neighbourhood.  Measured over seeds
+# 0-4: with the default, consolidate(1) cut forgetting by -5%..92%; with 0.3, by 93-96%.
+BASE_CONFIG = {"lr": 0.5, "budget": 0.3, "budget_min": 0.3}
+
+
 def lpn_net(seed, **cfg_overrides):
-    cfg = {"lr": 0.5, "budget": 0.3}
+    cfg = dict(BASE_CONFIG)
     cfg.update(cfg_overrides)
     return lpn.Network([lpn.LayerSpec(N, N, radius=RADIUS)], config=lpn.LearnConfig(**cfg),
                        seed=seed)

@@ -10,7 +10,7 @@ METRIC = "A forgetting (rel. MSE after B - after A)"
 
 CAPACITY = 50       # "small": 2.5 % of one task's samples (5 % in --quick)
 REPLAY = 4          # samples replayed per conflicting step
-CONFLICT_RATIO = 1.2
+CONFLICT_RATIO = 1.5  # the default
 
 
 def run(seed: int, quick: bool, bar) -> dict:

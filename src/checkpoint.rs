@@ -1,0 +1,734 @@
+//! Checkpoints: the whole network as one safetensors file (little-endian, versioned).
+//!
+//! Layout. The JSON header's `__metadata__` holds `format = "lpn-checkpoint"`, `format_version`,
+//! the writing `lpn_version`, and the config and layer specs as JSON strings. Every number lives
+//! in a 1-D tensor:
+//!
+//! * `net.counters` u64 `[seed, steps, samples, replays, contrastive_steps]`
+//! * `net.goodness` f64 `[G+, G-]`, `net.last_replayed` u32
+//! * `rng.seed` u8 `[32]`, `rng.stream` u64 `[1]`, `rng.word_pos` u64 `[lo, hi]`
+//! * `replay.x` f32, `replay.t` f32, `replay.mask` u8, `replay.seen` u64 `[1]`
+//! * per layer `layers.{k}.`: the arena as stored (`row_start` u64, `row_len` u32, `pre` u32,
+//!   `weight`, `short_trail`, `long_trail`, `consolidation`, `anchor` f32), `bias`,
+//!   `error_trace`, `activity_trace` f32, `max_fan_in` u32, `budget` f64 `[fraction, loss_avg]`,
+//!   `budget_flags` u8 `[has_loss_avg, expanding]`, `counters` u64 `[steps, touched_last,
+//!   touched_total, pruned_last, grown_last, pruned_total, grown_total]`, `stats` f64
+//!   `[touched_fraction_sum, last_loss]`, and `feedback` f32 for feedback-trained hidden layers.
+//!
+//! The arena is saved slot for slot (spare slots included) so a resumed network has the same
+//! capacities and therefore re-lays out, grows and reports exactly as the original would.
+//!
+//! Loading trusts nothing: every length is checked against the specs before anything is
+//! allocated from it, and every index before it is used, so a corrupt or hostile file can only
+//! produce a `Value` error. Allocation never exceeds a small multiple of the file's size.
+use crate::arena::SynapseArena;
+use crate::budget::Budget;
+use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
+use crate::error::{value_err, LpnError, Result};
+use crate::layer::{Layer, LayerStats, Signal};
+use crate::network::Network;
+use crate::replay::Reservoir;
+use crate::topology::Geometry;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+pub const FORMAT: &str = "lpn-checkpoint";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// An owned little-endian tensor for the writer.
+struct Owned {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Owned {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+#[derive(Default)]
+struct Writer {
+    tensors: Vec<(String, Owned)>,
+}
+
+impl Writer {
+    fn put(&mut self, name: String, dtype: Dtype, n: usize, data: Vec<u8>) {
+        self.tensors.push((
+            name,
+            Owned {
+                dtype,
+                shape: vec![n],
+                data,
+            },
+        ));
+    }
+    fn f32(&mut self, name: String, v: &[f32]) {
+        self.put(
+            name,
+            Dtype::F32,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+    }
+    fn f64(&mut self, name: String, v: &[f64]) {
+        self.put(
+            name,
+            Dtype::F64,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+    }
+    fn u32(&mut self, name: String, v: &[u32]) {
+        self.put(
+            name,
+            Dtype::U32,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+    }
+    fn u64(&mut self, name: String, v: &[u64]) {
+        self.put(
+            name,
+            Dtype::U64,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+    }
+    fn u8(&mut self, name: String, v: &[u8]) {
+        self.put(name, Dtype::U8, v.len(), v.to_vec());
+    }
+}
+
+/// The network as safetensors bytes.
+pub fn to_bytes(net: &Network) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u64(
+        "net.counters".into(),
+        &[
+            net.seed,
+            net.steps,
+            net.samples,
+            net.replays,
+            net.contrastive_steps,
+        ],
+    );
+    w.f64(
+        "net.goodness".into(),
+        &[net.last_goodness.0, net.last_goodness.1],
+    );
+    w.u32("net.last_replayed".into(), &net.last_replayed);
+    w.u8("rng.seed".into(), &net.rng.get_seed());
+    w.u64("rng.stream".into(), &[net.rng.get_stream()]);
+    let wp = net.rng.get_word_pos();
+    w.u64("rng.word_pos".into(), &[wp as u64, (wp >> 64) as u64]);
+    let r = &net.reservoir;
+    w.f32("replay.x".into(), &r.x);
+    w.f32("replay.t".into(), &r.t);
+    w.u8("replay.mask".into(), &r.mask);
+    w.u64("replay.seen".into(), &[r.seen]);
+    for (k, l) in net.layers.iter().enumerate() {
+        let p = |s: &str| format!("layers.{k}.{s}");
+        let a = &l.arena;
+        w.u64(
+            p("row_start"),
+            &a.row_start.iter().map(|&s| s as u64).collect::<Vec<_>>(),
+        );
+        w.u32(p("row_len"), &a.row_len);
+        w.u32(p("pre"), &a.pre);
+        w.f32(p("weight"), &a.weight);
+        w.f32(p("short_trail"), &a.short_trail);
+        w.f32(p("long_trail"), &a.long_trail);
+        w.f32(p("consolidation"), &a.consolidation);
+        w.f32(p("anchor"), &a.anchor);
+        w.f32(p("bias"), &l.bias);
+        w.f32(p("error_trace"), &l.error_trace);
+        w.f32(p("activity_trace"), &l.activity_trace);
+        w.u32(p("max_fan_in"), &l.max_fan_in);
+        w.f64(p("budget"), &[l.budget.fraction, l.budget.loss_avg]);
+        w.u8(
+            p("budget_flags"),
+            &[l.budget.has_loss_avg as u8, l.budget.expanding as u8],
+        );
+        let s = &l.stats;
+        w.u64(
+            p("counters"),
+            &[
+                l.steps,
+                s.touched_last,
+                s.touched_total,
+                s.pruned_last,
+                s.grown_last,
+                s.pruned_total,
+                s.grown_total,
+            ],
+        );
+        w.f64(p("stats"), &[s.touched_fraction_sum, s.last_loss]);
+        if let Some(f) = &l.feedback {
+            w.f32(p("feedback"), f);
+        }
+    }
+    let specs: Vec<&LayerSpec> = net.layers.iter().map(|l| &l.spec).collect();
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    meta.insert(
+        "lpn_version".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    meta.insert(
+        "config".to_string(),
+        serde_json::to_string(&net.config).expect("config is plain data"),
+    );
+    meta.insert(
+        "specs".to_string(),
+        serde_json::to_string(&specs).expect("specs are plain data"),
+    );
+    let refs: Vec<(&str, &Owned)> = w.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    // Names are unique and shapes match their data by construction, so this cannot fail.
+    safetensors::serialize(refs, Some(meta)).expect("checkpoint tensors are well formed")
+}
+
+fn bad<T>(msg: impl Into<String>) -> Result<T> {
+    value_err(format!("invalid lpn checkpoint: {}", msg.into()))
+}
+
+/// Typed, length-checked access to the tensors of one file; remembers what was read so that
+/// anything left over (a foreign or edited file) is reported.
+struct Reader<'a> {
+    st: SafeTensors<'a>,
+    used: HashSet<String>,
+}
+
+impl<'a> Reader<'a> {
+    fn raw(
+        &mut self,
+        name: &str,
+        dtype: Dtype,
+        width: usize,
+        len: Option<usize>,
+    ) -> Result<Option<&'a [u8]>> {
+        let t = match self.st.tensor(name) {
+            Ok(t) => t,
+            Err(_) => return Ok(None),
+        };
+        self.used.insert(name.to_string());
+        if t.dtype() != dtype {
+            return bad(format!(
+                "tensor {name} has dtype {:?}, expected {dtype:?}",
+                t.dtype()
+            ));
+        }
+        if t.shape().len() != 1 {
+            return bad(format!(
+                "tensor {name} has shape {:?}, expected one dimension",
+                t.shape()
+            ));
+        }
+        let n = t.shape()[0];
+        if let Some(want) = len {
+            if n != want {
+                return bad(format!("tensor {name} has {n} elements, expected {want}"));
+            }
+        }
+        let data = t.data();
+        if data.len() != n * width {
+            return bad(format!(
+                "tensor {name} has {} bytes for {n} elements",
+                data.len()
+            ));
+        }
+        Ok(Some(data))
+    }
+
+    fn need(
+        &mut self,
+        name: &str,
+        dtype: Dtype,
+        width: usize,
+        len: Option<usize>,
+    ) -> Result<&'a [u8]> {
+        match self.raw(name, dtype, width, len)? {
+            Some(d) => Ok(d),
+            None => bad(format!("tensor {name} is missing")),
+        }
+    }
+
+    fn f32(&mut self, name: &str, len: Option<usize>) -> Result<Vec<f32>> {
+        Ok(self
+            .need(name, Dtype::F32, 4, len)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    fn opt_f32(&mut self, name: &str, len: Option<usize>) -> Result<Option<Vec<f32>>> {
+        Ok(self.raw(name, Dtype::F32, 4, len)?.map(|d| {
+            d.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        }))
+    }
+
+    fn f64(&mut self, name: &str, len: Option<usize>) -> Result<Vec<f64>> {
+        Ok(self
+            .need(name, Dtype::F64, 8, len)?
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(arr8(c)))
+            .collect())
+    }
+
+    fn u32(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u32>> {
+        Ok(self
+            .need(name, Dtype::U32, 4, len)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    fn u64(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u64>> {
+        Ok(self
+            .need(name, Dtype::U64, 8, len)?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(arr8(c)))
+            .collect())
+    }
+
+    fn u8(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u8>> {
+        Ok(self.need(name, Dtype::U8, 1, len)?.to_vec())
+    }
+
+    /// Length of a tensor without reading it (for sizes declared by the file itself).
+    fn len_of(&self, name: &str) -> Result<usize> {
+        match self.st.tensor(name) {
+            Ok(t) if t.shape().len() == 1 => Ok(t.shape()[0]),
+            Ok(t) => bad(format!(
+                "tensor {name} has shape {:?}, expected one dimension",
+                t.shape()
+            )),
+            Err(_) => bad(format!("tensor {name} is missing")),
+        }
+    }
+}
+
+fn arr8(c: &[u8]) -> [u8; 8] {
+    [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]
+}
+
+fn finite(what: &str, v: &[f32]) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(k) => bad(format!("{what}[{k}] is {}, expected a finite number", v[k])),
+        None => Ok(()),
+    }
+}
+
+fn flag(what: &str, b: u8) -> Result<bool> {
+    match b {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => bad(format!("{what} is {b}, expected 0 or 1")),
+    }
+}
+
+/// Checks that would otherwise overflow inside `LayerSpec::validate` on absurd shapes.
+fn shapes_fit(spec: &LayerSpec, k: usize) -> Result<()> {
+    for (side, s) in [("in_shape", spec.in_shape), ("out_shape", spec.out_shape)] {
+        if let Some((h, w)) = s {
+            if h.checked_mul(w).is_none() {
+                return bad(format!("layer {k}: {side} ({h}, {w}) overflows"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A network from checkpoint bytes, or a `Value` error naming what is wrong with them.
+pub fn from_bytes(data: &[u8]) -> Result<Network> {
+    let unreadable = |e| {
+        LpnError::Value(format!(
+            "not a readable lpn checkpoint (safetensors: {e}); is the file truncated or corrupted?"
+        ))
+    };
+    let (_, header) = SafeTensors::read_metadata(data).map_err(unreadable)?;
+    let meta = match header.metadata() {
+        Some(m) => m.clone(),
+        None => {
+            return value_err("not an lpn checkpoint: the safetensors file has no __metadata__")
+        }
+    };
+    match meta.get("format") {
+        Some(f) if f == FORMAT => {}
+        Some(f) => {
+            return value_err(format!(
+                "not an lpn checkpoint: format is {f:?}, expected {FORMAT:?}"
+            ))
+        }
+        None => return value_err("not an lpn checkpoint: __metadata__ has no \"format\" entry"),
+    }
+    let version = meta
+        .get("format_version")
+        .map(String::as_str)
+        .unwrap_or("<missing>");
+    if version != FORMAT_VERSION.to_string() {
+        return value_err(format!(
+            "lpn checkpoint format version {version} is not supported: this lpn ({}) reads version {FORMAT_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    let json = |key: &str| -> Result<&String> {
+        meta.get(key)
+            .map_or_else(|| bad(format!("__metadata__ has no {key:?} entry")), Ok)
+    };
+    let config: LearnConfig = serde_json::from_str(json("config")?)
+        .map_err(|e| LpnError::Value(format!("invalid lpn checkpoint: config: {e}")))?;
+    let specs: Vec<LayerSpec> = serde_json::from_str(json("specs")?)
+        .map_err(|e| LpnError::Value(format!("invalid lpn checkpoint: specs: {e}")))?;
+    config.validate().or_else(|e| bad(format!("config: {e}")))?;
+    if specs.is_empty() {
+        return bad("no layers");
+    }
+    for (k, s) in specs.iter().enumerate() {
+        shapes_fit(s, k)?;
+        s.validate(k).or_else(|e| bad(e.to_string()))?;
+        if k > 0 && s.n_in != specs[k - 1].n_out {
+            return bad(format!(
+                "layer {k} has n_in = {}, but layer {} has n_out = {}",
+                s.n_in,
+                k - 1,
+                specs[k - 1].n_out
+            ));
+        }
+    }
+    let n_hidden = specs.len() - 1;
+    let n_final = specs[n_hidden].n_out;
+    let (n_in, n_out) = (specs[0].n_in, n_final);
+
+    let st = SafeTensors::deserialize(data).map_err(unreadable)?;
+    let mut rd = Reader {
+        st,
+        used: HashSet::new(),
+    };
+    let mut layers = Vec::with_capacity(specs.len());
+    for (k, spec) in specs.iter().enumerate() {
+        let signal = if k == n_hidden {
+            Signal::Output
+        } else {
+            match config
+                .signal_of(k, n_hidden)
+                .or_else(|e| bad(e.to_string()))?
+            {
+                HiddenSignal::Feedback => Signal::Feedback,
+                HiddenSignal::Contrastive => Signal::Contrastive,
+                HiddenSignal::Frozen => Signal::Frozen,
+            }
+        };
+        layers.push(read_layer(&mut rd, k, spec, signal, n_final, &config)?);
+    }
+
+    let counters = rd.u64("net.counters", Some(5))?;
+    let goodness = rd.f64("net.goodness", Some(2))?;
+    let seed_bytes = rd.u8("rng.seed", Some(32))?;
+    let stream = rd.u64("rng.stream", Some(1))?[0];
+    let wp = rd.u64("rng.word_pos", Some(2))?;
+    let word_pos = (wp[0] as u128) | ((wp[1] as u128) << 64);
+    if word_pos >> 68 != 0 {
+        return bad(format!(
+            "rng word position {word_pos} is beyond the 68-bit ChaCha counter"
+        ));
+    }
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&seed_bytes);
+    let mut rng = ChaCha8Rng::from_seed(seed);
+    rng.set_stream(stream);
+    rng.set_word_pos(word_pos);
+
+    let reservoir = read_reservoir(&mut rd, &config, n_in, n_out)?;
+    let last_replayed = rd.u32("net.last_replayed", None)?;
+    if let Some(&s) = last_replayed
+        .iter()
+        .find(|&&s| s as usize >= reservoir.len())
+    {
+        return bad(format!(
+            "net.last_replayed holds slot {s}, but the replay buffer has {} samples",
+            reservoir.len()
+        ));
+    }
+    let extra: Vec<String> = rd
+        .st
+        .names()
+        .into_iter()
+        .filter(|n| !rd.used.contains(*n))
+        .map(String::from)
+        .collect();
+    if !extra.is_empty() {
+        return bad(format!("unexpected tensor(s): {}", extra.join(", ")));
+    }
+    let (seed, steps, samples, replays, contrastive_steps) = (
+        counters[0],
+        counters[1],
+        counters[2],
+        counters[3],
+        counters[4],
+    );
+    Ok(Network {
+        layers,
+        config,
+        seed,
+        rng,
+        steps,
+        samples,
+        replays,
+        contrastive_steps,
+        last_goodness: (goodness[0], goodness[1]),
+        reservoir,
+        last_replayed,
+        scratch_x: vec![0.0; n_in],
+        scratch_t: vec![0.0; n_out],
+        scratch_mask: vec![true; n_out],
+        eligible: Vec::new(),
+    })
+}
+
+fn read_layer(
+    rd: &mut Reader<'_>,
+    k: usize,
+    spec: &LayerSpec,
+    signal: Signal,
+    n_final: usize,
+    cfg: &LearnConfig,
+) -> Result<Layer> {
+    let p = |s: &str| format!("layers.{k}.{s}");
+    let (n_in, n_out) = (spec.n_in, spec.n_out);
+    // Sizes the specs imply are checked against the file before anything of that size exists.
+    let row_start = rd.u64(&p("row_start"), Some(n_out + 1))?;
+    let row_len = rd.u32(&p("row_len"), Some(n_out))?;
+    let slots = rd.len_of(&p("pre"))?;
+    let pre = rd.u32(&p("pre"), Some(slots))?;
+    let weight = rd.f32(&p("weight"), Some(slots))?;
+    let short_trail = rd.f32(&p("short_trail"), Some(slots))?;
+    let long_trail = rd.f32(&p("long_trail"), Some(slots))?;
+    let consolidation = rd.f32(&p("consolidation"), Some(slots))?;
+    let anchor = rd.f32(&p("anchor"), Some(slots))?;
+    // Synapse values are not required to be finite: extreme (finite) inputs can overflow a
+    // layer and make the engine itself store inf/NaN, and a checkpoint of any reachable state
+    // must load. Nothing indexes or sizes by them, so they cannot make loading unsafe.
+    let mut starts = Vec::with_capacity(row_start.len());
+    for &s in &row_start {
+        match usize::try_from(s) {
+            Ok(v) if v <= slots => starts.push(v),
+            _ => {
+                return bad(format!(
+                    "{} holds {s}, beyond the {slots} synapse slots",
+                    p("row_start")
+                ))
+            }
+        }
+    }
+    let arena = SynapseArena {
+        row_start: starts,
+        row_len,
+        pre,
+        weight,
+        short_trail,
+        long_trail,
+        consolidation,
+        anchor,
+    };
+    arena
+        .check(n_in)
+        .or_else(|e| bad(format!("layer {k} synapses: {e}")))?;
+
+    let bias = rd.f32(&p("bias"), Some(n_out))?;
+    let error_trace = rd.f32(&p("error_trace"), Some(n_out))?;
+    let activity_trace = rd.f32(&p("activity_trace"), Some(n_in))?;
+    let max_fan_in = rd.u32(&p("max_fan_in"), Some(n_out))?;
+    // Growth re-lays rows out to max_fan_in slots; a row can never use more than n_in of them
+    // unless the spec asked for it, so larger values could only be an attempt to make a later
+    // restructure allocate without bound.
+    let cap = spec.max_fan_in.unwrap_or(0).max(2 * n_in);
+    if let Some(j) = max_fan_in.iter().position(|&m| m as usize > cap) {
+        return bad(format!(
+            "{}[{j}] = {} exceeds the bound {cap}",
+            p("max_fan_in"),
+            max_fan_in[j]
+        ));
+    }
+    let budget = rd.f64(&p("budget"), Some(2))?;
+    let flags = rd.u8(&p("budget_flags"), Some(2))?;
+    let fraction = budget[0];
+    if !(fraction >= cfg.budget_min && fraction <= cfg.budget_max) {
+        return bad(format!(
+            "layer {k} budget {fraction} lies outside [budget_min, budget_max] = [{}, {}]",
+            cfg.budget_min, cfg.budget_max
+        ));
+    }
+    let budget = Budget {
+        fraction,
+        loss_avg: budget[1],
+        has_loss_avg: flag(&format!("layer {k} has_loss_avg"), flags[0])?,
+        expanding: flag(&format!("layer {k} expanding"), flags[1])?,
+    };
+    let counters = rd.u64(&p("counters"), Some(7))?;
+    let fstats = rd.f64(&p("stats"), Some(2))?;
+    let fb_len = n_out
+        .checked_mul(n_final)
+        .map_or_else(|| bad("feedback size overflows"), Ok)?;
+    let feedback = rd.opt_f32(&p("feedback"), Some(fb_len))?;
+    match (&feedback, signal) {
+        (Some(f), Signal::Feedback) => finite(&p("feedback"), f)?,
+        (None, Signal::Feedback) => {
+            return bad(format!(
+                "layer {k} learns by feedback but has no feedback matrix"
+            ))
+        }
+        (Some(_), _) => {
+            return bad(format!(
+                "layer {k} has a feedback matrix but its signal is {}",
+                signal.name()
+            ))
+        }
+        (None, _) => {}
+    }
+    let geo = Geometry::new(spec).or_else(|e| bad(e.to_string()))?;
+    let mut layer = Layer::assemble(spec.clone(), geo, signal, arena, max_fan_in, budget);
+    layer.bias = bias;
+    layer.error_trace = error_trace;
+    layer.activity_trace = activity_trace;
+    layer.feedback = feedback;
+    layer.steps = counters[0];
+    layer.stats = LayerStats {
+        touched_last: counters[1],
+        touched_total: counters[2],
+        touched_fraction_sum: fstats[0],
+        pruned_last: counters[3],
+        grown_last: counters[4],
+        pruned_total: counters[5],
+        grown_total: counters[6],
+        last_loss: fstats[1],
+    };
+    Ok(layer)
+}
+
+fn read_reservoir(
+    rd: &mut Reader<'_>,
+    cfg: &LearnConfig,
+    n_in: usize,
+    n_out: usize,
+) -> Result<Reservoir> {
+    let seen = rd.u64("replay.seen", Some(1))?[0];
+    // No run reaches 2^63 samples; near u64::MAX the counter would wrap on the next offer and
+    // the buffer would then contradict it.
+    if seen > u64::MAX / 2 {
+        return bad(format!("replay.seen = {seen} is implausibly large"));
+    }
+    let nx = rd.len_of("replay.x")?;
+    if nx % n_in != 0 {
+        return bad(format!(
+            "replay.x has {nx} values, not a multiple of n_in = {n_in}"
+        ));
+    }
+    let len = nx / n_in;
+    let expect = (cfg.replay_capacity as u64).min(seen);
+    if len as u64 != expect {
+        return bad(format!(
+            "replay buffer holds {len} samples, expected min(replay_capacity = {}, seen = {seen}) = {expect}",
+            cfg.replay_capacity
+        ));
+    }
+    let per_out = len
+        .checked_mul(n_out)
+        .map_or_else(|| bad("replay buffer size overflows"), Ok)?;
+    let x = rd.f32("replay.x", Some(nx))?;
+    let t = rd.f32("replay.t", Some(per_out))?;
+    let mask = rd.u8("replay.mask", Some(per_out))?;
+    finite("replay.x", &x)?;
+    finite("replay.t", &t)?;
+    if let Some(k) = mask.iter().position(|&b| b > 1) {
+        return bad(format!("replay.mask[{k}] is {}, expected 0 or 1", mask[k]));
+    }
+    Ok(Reservoir {
+        capacity: cfg.replay_capacity,
+        n_in,
+        n_out,
+        seen,
+        x,
+        t,
+        mask,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> Network {
+        let cfg = LearnConfig {
+            restructure_every: 7,
+            replay_capacity: 5,
+            auto_consolidate_every: 3,
+            ..LearnConfig::default()
+        };
+        let mut a = LayerSpec::new(6, 8);
+        a.activation = crate::activation::Activation::Tanh;
+        Network::new(vec![a, LayerSpec::new(8, 3)], cfg, 11).unwrap()
+    }
+
+    fn train(n: &mut Network, steps: usize, offset: usize) {
+        for s in 0..steps {
+            let x: Vec<f32> = (0..6)
+                .map(|i| (((s + offset) * 7 + i * 3) % 11) as f32 / 11.0 - 0.4)
+                .collect();
+            let t: Vec<f32> = (0..3)
+                .map(|j| if (s + offset + j) % 3 == 0 { 1.0 } else { 0.0 })
+                .collect();
+            n.learn(&x, &t, 1, None, 2).unwrap();
+        }
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_resumes_exactly() {
+        let mut a = net();
+        train(&mut a, 40, 0);
+        let mut b = from_bytes(&to_bytes(&a)).unwrap();
+        assert!(a.same_state(&b));
+        assert_eq!(to_bytes(&a).len(), to_bytes(&b).len());
+        train(&mut a, 30, 40);
+        train(&mut b, 30, 40);
+        assert!(a.same_state(&b));
+    }
+
+    #[test]
+    fn fresh_network_round_trips() {
+        let a = net();
+        assert!(a.same_state(&from_bytes(&to_bytes(&a)).unwrap()));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = to_bytes(&net());
+        for cut in (0..bytes.len()).step_by(7) {
+            assert!(matches!(from_bytes(&bytes[..cut]), Err(LpnError::Value(_))));
+        }
+    }
+
+    #[test]
+    fn out_of_range_pre_index_is_rejected() {
+        let mut a = net();
+        a.layers[0].arena.pre[0] = 1000;
+        let e = from_bytes(&to_bytes(&a)).unwrap_err();
+        assert!(e.to_string().contains("input index"), "{e}");
+    }
+}
