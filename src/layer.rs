@@ -69,8 +69,8 @@ pub struct Layer {
     pub(crate) row_count: Vec<u32>,
 }
 
-/// Rows per rayon task in the forward pass.
-const FORWARD_GRAIN: usize = 256;
+/// Synapses per rayon task in the forward pass.
+const FORWARD_GRAIN: usize = 4096;
 
 impl Layer {
     /// Build topology and arena; weights come from `draw_weight` in storage order.
@@ -145,19 +145,28 @@ impl Layer {
         let act = self.spec.activation;
         let arena = &self.arena;
         let bias = &self.bias;
-        z.par_iter_mut()
-            .zip(y.par_iter_mut())
-            .enumerate()
-            .with_min_len(FORWARD_GRAIN)
-            .for_each(|(j, (zj, yj))| {
-                let live = arena.live(j);
-                let mut acc = 0.0f32;
-                for (w, &i) in arena.weight[live.clone()].iter().zip(&arena.pre[live]) {
-                    acc += w * x[i as usize];
-                }
-                *zj = bias[j] + acc;
-                *yj = act.apply(*zj);
-            });
+        let one = |j: usize, zj: &mut f32, yj: &mut f32| {
+            let live = arena.live(j);
+            let mut acc = 0.0f32;
+            for (w, &i) in arena.weight[live.clone()].iter().zip(&arena.pre[live]) {
+                acc += w * x[i as usize];
+            }
+            *zj = bias[j] + acc;
+            *yj = act.apply(*zj);
+        };
+        if arena.pre.len() <= crate::pool::INLINE_SLOTS {
+            for (j, (zj, yj)) in z.iter_mut().zip(y.iter_mut()).enumerate() {
+                one(j, zj, yj);
+            }
+        } else {
+            let rows = arena.n_rows().max(1);
+            let grain = (FORWARD_GRAIN * rows / arena.pre.len().max(1)).max(16);
+            z.par_iter_mut()
+                .zip(y.par_iter_mut())
+                .enumerate()
+                .with_min_len(grain)
+                .for_each(|(j, (zj, yj))| one(j, zj, yj));
+        }
     }
 
     /// Forward into the layer's own scratch buffers (used by learning steps).

@@ -188,6 +188,14 @@ impl Network {
         self.layers[0].n_in()
     }
 
+    /// Synapse slots plus feedback entries: the work of one step, for choosing inline vs pool.
+    pub fn slots(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.arena.pre.len() + l.feedback.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+
     pub fn n_out(&self) -> usize {
         self.layers.last().unwrap().n_out()
     }
@@ -528,25 +536,38 @@ fn feedback_error(layer: &mut Layer, e_out: &[f32], involved_out: &[bool]) {
     let act = layer.spec.activation;
     let f = layer.feedback.as_ref().expect("feedback layer has F");
     let (z, y) = (&layer.z, &layer.y);
-    layer
-        .e
-        .par_iter_mut()
-        .zip(layer.involved.par_iter_mut())
-        .enumerate()
-        .with_min_len(64)
-        .for_each(|(k, (e, inv))| {
-            let row = &f[k * n_final..(k + 1) * n_final];
-            let mut acc = 0.0f32;
-            let mut reach = false;
-            for j in 0..n_final {
-                if row[j] != 0.0 && involved_out[j] {
-                    reach = true;
-                }
-                acc += row[j] * e_out[j];
+    let one = |k: usize, e: &mut f32, inv: &mut bool| {
+        let row = &f[k * n_final..(k + 1) * n_final];
+        let mut acc = 0.0f32;
+        let mut reach = false;
+        for j in 0..n_final {
+            if row[j] != 0.0 && involved_out[j] {
+                reach = true;
             }
-            *inv = reach;
-            *e = acc * act.derivative(z[k], y[k]);
-        });
+            acc += row[j] * e_out[j];
+        }
+        *inv = reach;
+        *e = acc * act.derivative(z[k], y[k]);
+    };
+    if f.len() <= crate::pool::INLINE_SLOTS {
+        for (k, (e, inv)) in layer
+            .e
+            .iter_mut()
+            .zip(layer.involved.iter_mut())
+            .enumerate()
+        {
+            one(k, e, inv);
+        }
+    } else {
+        let grain = (crate::pool::INLINE_SLOTS / n_final.max(1)).max(1);
+        layer
+            .e
+            .par_iter_mut()
+            .zip(layer.involved.par_iter_mut())
+            .enumerate()
+            .with_min_len(grain)
+            .for_each(|(k, (e, inv))| one(k, e, inv));
+    }
 }
 
 impl From<std::io::Error> for LpnError {

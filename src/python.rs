@@ -63,7 +63,7 @@ impl Engine {
     fn new(py: Python<'_>, specs_json: &str, config_json: &str, seed: u64) -> PyResult<Self> {
         let specs: Vec<LayerSpec> = parse_json("layer specs", specs_json)?;
         let config: LearnConfig = parse_json("config", config_json)?;
-        let net = py.detach(|| pool::install(|| Network::new(specs, config, seed)))?;
+        let net = py.detach(|| pool::install(usize::MAX, || Network::new(specs, config, seed)))?;
         Ok(Engine {
             inner: RwLock::new(net),
         })
@@ -87,7 +87,7 @@ impl Engine {
             let guard = self.read();
             let net: &Network = &guard;
             let n_out = net.n_out();
-            pool::install(|| net.predict(xs, n, ms)).map(|o| (o, n_out))
+            pool::install(net.slots(), || net.predict(xs, n, ms)).map(|o| (o, n_out))
         })?;
         Ok(numpy::ndarray::Array2::from_shape_vec((n, n_out), out)
             .expect("shape matches")
@@ -118,16 +118,24 @@ impl Engine {
         Ok(py.detach(|| {
             let mut guard = self.write();
             let net: &mut Network = &mut guard;
-            pool::install(|| net.learn(xs, ts, n, ms, replay))
+            pool::install(net.slots(), || net.learn(xs, ts, n, ms, replay))
         })?)
     }
 
     fn consolidate(&self, py: Python<'_>, strength: f32) -> PyResult<()> {
-        Ok(py.detach(|| pool::install(|| self.write().consolidate(strength)))?)
+        Ok(py.detach(|| {
+            let mut guard = self.write();
+            let net: &mut Network = &mut guard;
+            pool::install(net.slots(), || net.consolidate(strength))
+        })?)
     }
 
     fn restructure(&self, py: Python<'_>) -> (u64, u64) {
-        py.detach(|| pool::install(|| self.write().restructure()))
+        py.detach(|| {
+            let mut guard = self.write();
+            let net: &mut Network = &mut guard;
+            pool::install(net.slots(), || net.restructure())
+        })
     }
 
     fn contrastive_step<'py>(
@@ -138,7 +146,11 @@ impl Engine {
         layer: usize,
     ) -> PyResult<(f64, f64)> {
         let (p, n) = (x_pos.as_slice()?, x_neg.as_slice()?);
-        Ok(py.detach(|| pool::install(|| self.write().contrastive_step(p, n, layer)))?)
+        Ok(py.detach(|| {
+            let mut guard = self.write();
+            let net: &mut Network = &mut guard;
+            pool::install(net.slots(), || net.contrastive_step(p, n, layer))
+        })?)
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -53,7 +53,7 @@ def _protocol(model, tk, bar, chunk, between=None, replay=0):
 # keeps re-selecting the same one or two synapses, so the long trails - and therefore
 # consolidate(), which scales c by l / mean(l) - end up protecting a seed-dependent handful
 # of synapses per row; task A actually uses the whole neighbourhood.  Measured over seeds
-# 0-4: with the default, consolidate(1) cut forgetting by -5%..92%; with 0.3, by 93-96%.
+# 0-4: with the default, consolidate(1) cut forgetting by -5%..92%; with 0.3, by 94-96%.
 BASE_CONFIG = {"lr": 0.5, "budget": 0.3, "budget_min": 0.3}
 
 

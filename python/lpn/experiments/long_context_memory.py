@@ -29,8 +29,8 @@ def _config(quick):
     # key units).  Measured over seeds 0-19, one-shot recall stayed >= 96% up to ~3/8 of the
     # fan-in and falls off beyond; the sweep goes well past the capacity to show where.
     if quick:
-        return {"T": 1000, "W": 50, "n_key": 128, "V": 16, "radius": 0.25, "capacity": 16,
-                "P_sweep": (4, 8, 16, 32, 64)}
+        return {"T": 1000, "W": 50, "n_key": 256, "V": 16, "radius": 0.25, "capacity": 32,
+                "P_sweep": (8, 32, 64, 128)}
     return {"T": 3000, "W": 100, "n_key": 256, "V": 16, "radius": 0.25, "capacity": 32,
             "P_sweep": (8, 16, 32, 48, 64, 96, 128, 192)}
 
@@ -55,12 +55,15 @@ def _one(P, c, seed, rng):
     lpn_pred = net.predict(s["keys"][pos]).argmax(1)
     lags = s["lags"]
     in_window = lags <= c["W"]
-    guess = rng.integers(c["V"], size=P)
-    window_pred = np.where(in_window, vals, guess)
+    # Outside the window the window reader knows nothing and guesses uniformly; its
+    # expected recall there is exactly 1/V, so use that instead of sampling guesses (a
+    # sampled guess adds binomial noise to a number known in closed form).  The combined
+    # reader uses the LPN memory instead of guessing.
+    window_ok = np.where(in_window, 1.0, 1.0 / c["V"])
     combo_pred = np.where(in_window, vals, lpn_pred)
     return {
         "lags": lags,
-        "window_ok": (window_pred == vals).astype(float),
+        "window_ok": window_ok,
         "combo_ok": (combo_pred == vals).astype(float),
         "lpn_ok": (lpn_pred == vals).astype(float),
     }
@@ -91,10 +94,8 @@ def run(seed: int, quick: bool, bar) -> dict:
     rv_win = metrics.recall_vs_lag(by_p[cap]["raw"]["lags"], by_p[cap]["raw"]["window_ok"], edges)
     within = [P for P in sweep if P <= cap]
     worst = min(by_p[P]["combo_far"] for P in within)
-    # Window alone: expected 1/V outside the window; allow the sampling noise of a few
-    # dozen guesses.
     win_out = by_p[cap]["window_outside"]
-    passed = worst >= 0.95 and win_out <= chance + 0.1
+    passed = worst >= 0.95 and win_out <= chance + 1e-9
     return {
         "lpn": by_p[cap]["combo_far"],
         "baseline": by_p[cap]["window_far"],
