@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import clone
 
 import lpn
-from helpers import clone
 
 
 def small_net(**cfg):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from lpn.baselines import MLP, dense_mlp, ewc_mlp, replay_mlp
 
 
@@ -18,7 +19,7 @@ def test_gradients_match_finite_differences():
     mask = np.array([True, False, True])
     _loss, gW, _gb = net._grads(x, t, mask)
     eps = 1e-6
-    for k, (W, g) in enumerate(zip(net.W, gW)):
+    for W, g in zip(net.W, gW):
         for idx in [(0, 0), (1, 2)]:
             old = W[idx]
             W[idx] = old + eps

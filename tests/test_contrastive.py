@@ -1,8 +1,9 @@
 """Target-free local contrastive step (DESIGN.md §5.4), alone and inside networks."""
 
-import lpn
 import numpy as np
 import pytest
+
+import lpn
 
 N_IN, N_H, K = 64, 16, 4
 

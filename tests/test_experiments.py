@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from lpn import experiments, plots, tasks
 from lpn.cli import main
 

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+
 from lpn import metrics
 
 # Three tasks, accuracies.  Rows: after task i; columns: task j.

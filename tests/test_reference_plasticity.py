@@ -1,10 +1,11 @@
 """Engine against the NumPy reference for structural passes, replay and contrastive steps."""
 
-import lpn
 import numpy as np
 import pytest
-from lpn.reference import ReferenceNetwork
 from test_reference import assert_same, teacher_targets
+
+import lpn
+from lpn.reference import ReferenceNetwork
 
 
 def assert_structure_stats(net, ref, where):

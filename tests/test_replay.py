@@ -1,8 +1,9 @@
 """Local replay (DESIGN.md §5.3): reservoir buffer, replay=k, replay on conflict."""
 
-import lpn
 import numpy as np
 import pytest
+
+import lpn
 from lpn import tasks
 
 SYN = ("pre", "post", "weight", "short_trail", "long_trail", "consolidation", "anchor")

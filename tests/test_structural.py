@@ -1,9 +1,10 @@
 """Structural plasticity (DESIGN.md §5.2): prune and grow, invariants, bounded memory."""
 
-import lpn
 import numpy as np
 import psutil
 import pytest
+
+import lpn
 
 
 def growth_allowed(net, k):
