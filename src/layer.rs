@@ -251,7 +251,7 @@ impl Layer {
             *u = rho_h * *u + (1.0 - rho_h) * xi.abs();
         }
         self.steps += 1;
-        if cfg.auto_consolidate_every > 0 && self.steps % cfg.auto_consolidate_every == 0 {
+        if cfg.auto_consolidate_every > 0 && self.steps.is_multiple_of(cfg.auto_consolidate_every) {
             self.auto_consolidate(cfg.auto_threshold, cfg.auto_increment);
         }
     }

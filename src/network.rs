@@ -391,7 +391,9 @@ impl Network {
             layer.apply_step(input, layer_loss, &self.config);
         }
         self.steps += 1;
-        if self.config.restructure_every > 0 && self.steps % self.config.restructure_every == 0 {
+        if self.config.restructure_every > 0
+            && self.steps.is_multiple_of(self.config.restructure_every)
+        {
             self.restructure();
         }
         loss

@@ -24,6 +24,15 @@ impl From<LpnError> for PyErr {
     }
 }
 
+type Pair<'py, T> = (Bound<'py, T>, Bound<'py, T>);
+/// Replay buffer contents: x, t, mask (flattened) and the number of samples ever offered.
+type ReplayView<'py> = (
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<bool>>,
+    u64,
+);
+
 /// The Rust network behind `lpn.Network`. Frozen: all mutation goes through the lock, so the
 /// object can be shared between Python threads.
 #[pyclass(frozen, module = "lpn._lpn", name = "Engine")]
@@ -252,16 +261,12 @@ impl Engine {
     }
 
     /// Positions of a layer's input and output units, `(n, 2)` each (x, y; y = 0.5 in 1-D).
-    fn positions<'py>(
-        &self,
-        py: Python<'py>,
-        layer: usize,
-    ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+    fn positions<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Pair<'py, PyArray2<f64>>> {
         self.check_layer(layer)?;
         let net = self.read();
         let l = &net.layers[layer];
         let grab = |n: usize, f: &dyn Fn(usize) -> [f64; 2]| {
-            let v: Vec<f64> = (0..n).flat_map(|k| f(k)).collect();
+            let v: Vec<f64> = (0..n).flat_map(f).collect();
             numpy::ndarray::Array2::from_shape_vec((n, 2), v).expect("shape matches")
         };
         let pin = grab(l.n_in(), &|k| l.geo.pos_in(k));
@@ -270,15 +275,7 @@ impl Engine {
     }
 
     /// Indices drawn into the replay buffer so far and its contents, for inspection.
-    fn replay_buffer<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> (
-        Bound<'py, PyArray1<f32>>,
-        Bound<'py, PyArray1<f32>>,
-        Bound<'py, PyArray1<bool>>,
-        u64,
-    ) {
+    fn replay_buffer<'py>(&self, py: Python<'py>) -> ReplayView<'py> {
         let net = self.read();
         let r = &net.reservoir;
         (

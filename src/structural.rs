@@ -161,7 +161,7 @@ mod tests {
         let mut k = 0u32;
         Layer::new(spec, Signal::Output, &LearnConfig::default(), || {
             k += 1;
-            if k % 3 == 0 {
+            if k.is_multiple_of(3) {
                 0.0
             } else {
                 0.5
