@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -91,8 +91,9 @@ def health(net: lpn.Network) -> Dict[str, Any]:
     return {"max_abs_weight": worst, "weights_bounded": worst <= w_max, "nan": nan}
 
 
-def run(samples: int = 1_000_000, every: int = 100_000, batch: int = 1000, folder: str = None,
-        seed: int = 0, replay: int = 1, log=print) -> Dict[str, Any]:
+def run(samples: int = 1_000_000, every: int = 100_000, batch: int = 1000,
+        folder: Optional[str] = None, seed: int = 0, replay: int = 1,
+        log=print) -> Dict[str, Any]:
     own = folder is None
     tmp = tempfile.TemporaryDirectory(prefix="lpn-soak-") if own else None
     folder = tmp.name if own else folder

@@ -345,8 +345,17 @@ impl LearnConfig {
                 self.budget_min, self.budget_max, self.budget
             ));
         }
-        nonneg("shrink", self.shrink)?;
-        nonneg("grow", self.grow)?;
+        // Outside these ranges the controller would push the budget the wrong way, past its
+        // bounds.
+        if !(self.shrink > 0.0 && self.shrink <= 1.0) {
+            return value_err(format!("shrink must lie in (0, 1], got {}", self.shrink));
+        }
+        if !(self.grow.is_finite() && self.grow >= 1.0) {
+            return value_err(format!(
+                "grow must be a finite number >= 1, got {}",
+                self.grow
+            ));
+        }
         nonneg("kappa_short", self.kappa_short as f64)?;
         nonneg("kappa_long", self.kappa_long as f64)?;
         nonneg("beta", self.beta as f64)?;

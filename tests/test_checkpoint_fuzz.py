@@ -8,6 +8,7 @@ the tests below run a little over 2,000 cases (`LPN_FUZZ_SCALE` multiplies them)
 import json
 import os
 import struct
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def check(blob: bytes) -> None:
     assert lpn.Network.from_bytes(net.to_bytes()).same_state(net)
 
 
-def rebuild(header: dict, body: bytes = None) -> bytes:
+def rebuild(header: dict, body: Optional[bytes] = None) -> bytes:
     h = json.dumps(header).encode()
     return struct.pack("<Q", len(h)) + h + (BLOB[8 + HEADER_LEN:] if body is None else body)
 
