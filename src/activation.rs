@@ -24,13 +24,17 @@ impl Activation {
         }
     }
 
+    /// φ(z). tanh and sigmoid are evaluated in f64 and rounded once to f32, so the result is
+    /// the correctly rounded value on every platform and matches the NumPy reference bit for
+    /// bit; f32 libm kernels differ in the last ulp, and near saturation that ulp decides
+    /// whether φ'(z) is exactly 0 (a row without candidates) or not (a full trail deposit).
     #[inline]
     pub fn apply(self, z: f32) -> f32 {
         match self {
             Self::Linear => z,
-            Self::Tanh => z.tanh(),
+            Self::Tanh => (z as f64).tanh() as f32,
             Self::Relu => z.max(0.0),
-            Self::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            Self::Sigmoid => (1.0 / (1.0 + (-(z as f64)).exp())) as f32,
         }
     }
 

@@ -26,18 +26,22 @@ pub struct RuleParams {
     pub mean_trace: f64,
 }
 
-#[derive(Clone, Copy)]
-struct Candidate {
-    priority: f32,
-    pre: u32,
-    slot: u32,
-    activity: f32,
-    factor: f32,
-}
-
 thread_local! {
     // Reused across steps so the hot loop does not allocate once warm.
-    static SCRATCH: RefCell<Vec<Candidate>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Selection key: larger is better. Priorities are non-negative floats, whose bit patterns
+/// order like the values; the low half holds the complement of the slot, and rows are sorted by
+/// input index, so equal priorities prefer the lower input index (DESIGN.md §3 step 3).
+#[inline]
+fn key(priority: f32, slot: usize) -> u64 {
+    ((priority.to_bits() as u64) << 32) | (u32::MAX - slot as u32) as u64
+}
+
+#[inline]
+fn slot_of(key: u64) -> usize {
+    (u32::MAX - (key & 0xffff_ffff) as u32) as usize
 }
 
 /// Row quota `k_j` (§3 step 3 and §3.1).
@@ -89,49 +93,39 @@ pub fn learn_row(
     let n = row.live();
     let nx2 = input_energy(&row.pre[..n], x);
     let norm = 1.0 + p.kappa_short + p.kappa_long;
+    let pheromone = |s: f32, l: f32| (1.0 + p.kappa_short * s + p.kappa_long * l) / norm;
     let selected = SCRATCH.with(|cell| {
-        let mut cands = cell.borrow_mut();
-        cands.clear();
+        let mut keys = cell.borrow_mut();
+        keys.clear();
         if e != 0.0 {
             for k in 0..n {
-                let i = row.pre[k];
-                let a = (e * x[i as usize]).abs();
+                let a = (e * x[row.pre[k] as usize]).abs();
                 if a > 0.0 {
-                    let s = row.short_trail[k];
-                    let g = (1.0 + p.kappa_short * s + p.kappa_long * row.long_trail[k]) / norm;
-                    let mut priority = a * g;
+                    let mut priority = a * pheromone(row.short_trail[k], row.long_trail[k]);
                     if p.expanding {
-                        priority += p.beta * s;
+                        priority += p.beta * row.short_trail[k];
                     }
-                    cands.push(Candidate {
-                        priority,
-                        pre: i,
-                        slot: k as u32,
-                        activity: a,
-                        factor: g,
-                    });
+                    keys.push(key(priority, k));
                 }
             }
         }
-        let k = quota(cands.len(), p.budget, p.expanding, trace, p.mean_trace);
-        if k < cands.len() {
-            // Total order (priority desc, input asc) makes the chosen set independent of the
-            // partial sort's internals.
-            cands.select_nth_unstable_by(k - 1, |a, b| {
-                b.priority.total_cmp(&a.priority).then(a.pre.cmp(&b.pre))
-            });
-            cands.truncate(k);
+        let quota = quota(keys.len(), p.budget, p.expanding, trace, p.mean_trace);
+        if quota < keys.len() {
+            keys.select_nth_unstable_by(quota - 1, |a, b| b.cmp(a));
+            keys.truncate(quota);
         }
         let denom = p.eps + nx2;
         let mut max_a = 0.0f32;
-        for c in cands.iter() {
-            let k = c.slot as usize;
-            let xi = x[c.pre as usize];
+        for &kk in keys.iter() {
+            let k = slot_of(kk);
+            let xi = x[row.pre[k] as usize];
+            let a = (e * xi).abs();
+            let g = pheromone(row.short_trail[k], row.long_trail[k]);
             let cons = row.consolidation[k];
-            let mut w = row.weight[k] + p.lr * c.factor * (1.0 - cons) * e * xi / denom;
+            let mut w = row.weight[k] + p.lr * g * (1.0 - cons) * e * xi / denom;
             w -= p.lr * p.pull * cons * (w - row.anchor[k]);
             row.weight[k] = w.clamp(-p.w_max, p.w_max);
-            max_a = max_a.max(c.activity);
+            max_a = max_a.max(a);
         }
         if p.use_bias {
             *bias += p.bias_lr * e / (1.0 + nx2);
@@ -140,12 +134,14 @@ pub fn learn_row(
             *s *= p.rho_short;
         }
         if max_a > 0.0 {
-            for c in cands.iter() {
-                let s = &mut row.short_trail[c.slot as usize];
-                *s = (*s + (1.0 - p.rho_short) * c.activity / max_a).min(1.0);
+            for &kk in keys.iter() {
+                let k = slot_of(kk);
+                let a = (e * x[row.pre[k] as usize]).abs();
+                let s = &mut row.short_trail[k];
+                *s = (*s + (1.0 - p.rho_short) * a / max_a).min(1.0);
             }
         }
-        cands.len() as u32
+        keys.len() as u32
     });
     for k in 0..n {
         row.long_trail[k] =

@@ -97,13 +97,15 @@ def _seq_sum64(values: np.ndarray, square: bool = False) -> float:
 def _phi(activation: str, z: np.ndarray) -> np.ndarray:
     if activation == "linear":
         return z.copy()
+    # tanh and sigmoid are evaluated in float64 and rounded once to float32, like the engine:
+    # float32 libm kernels differ in the last ulp between numpy and Rust, and near saturation
+    # that ulp decides whether φ' is exactly 0 (no candidates) or not (a full trail deposit).
     if activation == "tanh":
-        return np.tanh(z)
+        return np.tanh(z.astype(np.float64)).astype(F32)
     if activation == "relu":
         return np.maximum(z, F32(0))
-    # exp overflow for very negative z gives inf and then exactly 0, as in the engine.
     with np.errstate(over="ignore"):
-        return F32(1) / (F32(1) + np.exp(-z))
+        return (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(F32)
 
 
 def _dphi(activation: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
