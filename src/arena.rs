@@ -266,16 +266,6 @@ impl SynapseArena {
         out
     }
 
-    /// Bytes held by the synapse arrays (for memory reports).
-    pub fn bytes(&self) -> usize {
-        4 * (self.pre.capacity()
-            + self.weight.capacity()
-            + self.short_trail.capacity()
-            + self.long_trail.capacity()
-            + self.consolidation.capacity()
-            + self.anchor.capacity())
-    }
-
     /// Checks the arena's own invariants; used by tests and by the checkpoint loader.
     pub fn check(&self, n_in: usize) -> Result<(), String> {
         let n_rows = self.n_rows();

@@ -65,58 +65,54 @@ struct Writer {
     tensors: Vec<(String, Owned)>,
 }
 
+/// Element types stored in a checkpoint, with their little-endian encoding.
+trait LeScalar: Copy {
+    const DTYPE: Dtype;
+    const WIDTH: usize;
+    fn put_le(self, out: &mut Vec<u8>);
+    fn from_le(chunk: &[u8]) -> Self;
+}
+
+macro_rules! le_scalar {
+    ($t:ty, $dtype:expr) => {
+        impl LeScalar for $t {
+            const DTYPE: Dtype = $dtype;
+            const WIDTH: usize = std::mem::size_of::<$t>();
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn from_le(chunk: &[u8]) -> Self {
+                <$t>::from_le_bytes(chunk.try_into().expect("chunk of WIDTH bytes"))
+            }
+        }
+    };
+}
+
+le_scalar!(f32, Dtype::F32);
+le_scalar!(f64, Dtype::F64);
+le_scalar!(u32, Dtype::U32);
+le_scalar!(u64, Dtype::U64);
+le_scalar!(u8, Dtype::U8);
+
 impl Writer {
-    fn put(&mut self, name: String, dtype: Dtype, n: usize, data: Vec<u8>) {
-        self.tensors.push((
-            name,
-            Owned {
-                dtype,
-                shape: vec![n],
-                data,
-            },
-        ));
-    }
-    fn f32(&mut self, name: String, v: &[f32]) {
-        self.put(
-            name,
-            Dtype::F32,
-            v.len(),
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        );
-    }
-    fn f64(&mut self, name: String, v: &[f64]) {
-        self.put(
-            name,
-            Dtype::F64,
-            v.len(),
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        );
-    }
-    fn u32(&mut self, name: String, v: &[u32]) {
-        self.put(
-            name,
-            Dtype::U32,
-            v.len(),
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        );
-    }
-    fn u64(&mut self, name: String, v: &[u64]) {
-        self.put(
-            name,
-            Dtype::U64,
-            v.len(),
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        );
-    }
-    fn u8(&mut self, name: String, v: &[u8]) {
-        self.put(name, Dtype::U8, v.len(), v.to_vec());
+    fn put<T: LeScalar>(&mut self, name: String, v: &[T]) {
+        let mut data = Vec::with_capacity(v.len() * T::WIDTH);
+        for &x in v {
+            x.put_le(&mut data);
+        }
+        let tensor = Owned {
+            dtype: T::DTYPE,
+            shape: vec![v.len()],
+            data,
+        };
+        self.tensors.push((name, tensor));
     }
 }
 
 /// The network as safetensors bytes.
 pub fn to_bytes(net: &Network) -> Vec<u8> {
     let mut w = Writer::default();
-    w.u64(
+    w.put(
         "net.counters".into(),
         &[
             net.seed,
@@ -126,45 +122,45 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
             net.contrastive_steps,
         ],
     );
-    w.f64(
+    w.put(
         "net.goodness".into(),
         &[net.last_goodness.0, net.last_goodness.1],
     );
-    w.u32("net.last_replayed".into(), &net.last_replayed);
-    w.u8("rng.seed".into(), &net.rng.get_seed());
-    w.u64("rng.stream".into(), &[net.rng.get_stream()]);
+    w.put("net.last_replayed".into(), &net.last_replayed);
+    w.put("rng.seed".into(), &net.rng.get_seed());
+    w.put("rng.stream".into(), &[net.rng.get_stream()]);
     let wp = net.rng.get_word_pos();
-    w.u64("rng.word_pos".into(), &[wp as u64, (wp >> 64) as u64]);
+    w.put("rng.word_pos".into(), &[wp as u64, (wp >> 64) as u64]);
     let r = &net.reservoir;
-    w.f32("replay.x".into(), &r.x);
-    w.f32("replay.t".into(), &r.t);
-    w.u8("replay.mask".into(), &r.mask);
-    w.u64("replay.seen".into(), &[r.seen]);
+    w.put("replay.x".into(), &r.x);
+    w.put("replay.t".into(), &r.t);
+    w.put("replay.mask".into(), &r.mask);
+    w.put("replay.seen".into(), &[r.seen]);
     for (k, l) in net.layers.iter().enumerate() {
         let p = |s: &str| format!("layers.{k}.{s}");
         let a = &l.arena;
-        w.u64(
+        w.put(
             p("row_start"),
             &a.row_start.iter().map(|&s| s as u64).collect::<Vec<_>>(),
         );
-        w.u32(p("row_len"), &a.row_len);
-        w.u32(p("pre"), &a.pre);
-        w.f32(p("weight"), &a.weight);
-        w.f32(p("short_trail"), &a.short_trail);
-        w.f32(p("long_trail"), &a.long_trail);
-        w.f32(p("consolidation"), &a.consolidation);
-        w.f32(p("anchor"), &a.anchor);
-        w.f32(p("bias"), &l.bias);
-        w.f32(p("error_trace"), &l.error_trace);
-        w.f32(p("activity_trace"), &l.activity_trace);
-        w.u32(p("max_fan_in"), &l.max_fan_in);
-        w.f64(p("budget"), &[l.budget.fraction, l.budget.loss_avg]);
-        w.u8(
+        w.put(p("row_len"), &a.row_len);
+        w.put(p("pre"), &a.pre);
+        w.put(p("weight"), &a.weight);
+        w.put(p("short_trail"), &a.short_trail);
+        w.put(p("long_trail"), &a.long_trail);
+        w.put(p("consolidation"), &a.consolidation);
+        w.put(p("anchor"), &a.anchor);
+        w.put(p("bias"), &l.bias);
+        w.put(p("error_trace"), &l.error_trace);
+        w.put(p("activity_trace"), &l.activity_trace);
+        w.put(p("max_fan_in"), &l.max_fan_in);
+        w.put(p("budget"), &[l.budget.fraction, l.budget.loss_avg]);
+        w.put(
             p("budget_flags"),
             &[l.budget.has_loss_avg as u8, l.budget.expanding as u8],
         );
         let s = &l.stats;
-        w.u64(
+        w.put(
             p("counters"),
             &[
                 l.steps,
@@ -176,9 +172,9 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
                 s.grown_total,
             ],
         );
-        w.f64(p("stats"), &[s.touched_fraction_sum, s.last_loss]);
+        w.put(p("stats"), &[s.touched_fraction_sum, s.last_loss]);
         if let Some(f) = &l.feedback {
-            w.f32(p("feedback"), f);
+            w.put(p("feedback"), f);
         }
     }
     let specs: Vec<&LayerSpec> = net.layers.iter().map(|l| &l.spec).collect();
@@ -254,61 +250,17 @@ impl<'a> Reader<'a> {
         Ok(Some(data))
     }
 
-    fn need(
-        &mut self,
-        name: &str,
-        dtype: Dtype,
-        width: usize,
-        len: Option<usize>,
-    ) -> Result<&'a [u8]> {
-        match self.raw(name, dtype, width, len)? {
-            Some(d) => Ok(d),
+    fn get<T: LeScalar>(&mut self, name: &str, len: Option<usize>) -> Result<Vec<T>> {
+        match self.opt(name, len)? {
+            Some(v) => Ok(v),
             None => bad(format!("tensor {name} is missing")),
         }
     }
 
-    fn f32(&mut self, name: &str, len: Option<usize>) -> Result<Vec<f32>> {
+    fn opt<T: LeScalar>(&mut self, name: &str, len: Option<usize>) -> Result<Option<Vec<T>>> {
         Ok(self
-            .need(name, Dtype::F32, 4, len)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-
-    fn opt_f32(&mut self, name: &str, len: Option<usize>) -> Result<Option<Vec<f32>>> {
-        Ok(self.raw(name, Dtype::F32, 4, len)?.map(|d| {
-            d.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        }))
-    }
-
-    fn f64(&mut self, name: &str, len: Option<usize>) -> Result<Vec<f64>> {
-        Ok(self
-            .need(name, Dtype::F64, 8, len)?
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(arr8(c)))
-            .collect())
-    }
-
-    fn u32(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u32>> {
-        Ok(self
-            .need(name, Dtype::U32, 4, len)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-
-    fn u64(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u64>> {
-        Ok(self
-            .need(name, Dtype::U64, 8, len)?
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(arr8(c)))
-            .collect())
-    }
-
-    fn u8(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u8>> {
-        Ok(self.need(name, Dtype::U8, 1, len)?.to_vec())
+            .raw(name, T::DTYPE, T::WIDTH, len)?
+            .map(|d| d.chunks_exact(T::WIDTH).map(T::from_le).collect()))
     }
 
     /// Length of a tensor without reading it (for sizes declared by the file itself).
@@ -322,10 +274,6 @@ impl<'a> Reader<'a> {
             Err(_) => bad(format!("tensor {name} is missing")),
         }
     }
-}
-
-fn arr8(c: &[u8]) -> [u8; 8] {
-    [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]
 }
 
 fn finite(what: &str, v: &[f32]) -> Result<()> {
@@ -438,11 +386,11 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
         layers.push(read_layer(&mut rd, k, spec, signal, n_final)?);
     }
 
-    let counters = rd.u64("net.counters", Some(5))?;
-    let goodness = rd.f64("net.goodness", Some(2))?;
-    let seed_bytes = rd.u8("rng.seed", Some(32))?;
-    let stream = rd.u64("rng.stream", Some(1))?[0];
-    let wp = rd.u64("rng.word_pos", Some(2))?;
+    let counters = rd.get::<u64>("net.counters", Some(5))?;
+    let goodness = rd.get::<f64>("net.goodness", Some(2))?;
+    let seed_bytes = rd.get::<u8>("rng.seed", Some(32))?;
+    let stream = rd.get::<u64>("rng.stream", Some(1))?[0];
+    let wp = rd.get::<u64>("rng.word_pos", Some(2))?;
     let word_pos = (wp[0] as u128) | ((wp[1] as u128) << 64);
     if word_pos >> 68 != 0 {
         return bad(format!(
@@ -456,7 +404,7 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
     rng.set_word_pos(word_pos);
 
     let reservoir = read_reservoir(&mut rd, &config, n_in, n_out)?;
-    let last_replayed = rd.u32("net.last_replayed", None)?;
+    let last_replayed = rd.get::<u32>("net.last_replayed", None)?;
     if let Some(&s) = last_replayed
         .iter()
         .find(|&&s| s as usize >= reservoir.len())
@@ -512,15 +460,15 @@ fn read_layer(
     let p = |s: &str| format!("layers.{k}.{s}");
     let (n_in, n_out) = (spec.n_in, spec.n_out);
     // Sizes the specs imply are checked against the file before anything of that size exists.
-    let row_start = rd.u64(&p("row_start"), Some(n_out + 1))?;
-    let row_len = rd.u32(&p("row_len"), Some(n_out))?;
+    let row_start = rd.get::<u64>(&p("row_start"), Some(n_out + 1))?;
+    let row_len = rd.get::<u32>(&p("row_len"), Some(n_out))?;
     let slots = rd.len_of(&p("pre"))?;
-    let pre = rd.u32(&p("pre"), Some(slots))?;
-    let weight = rd.f32(&p("weight"), Some(slots))?;
-    let short_trail = rd.f32(&p("short_trail"), Some(slots))?;
-    let long_trail = rd.f32(&p("long_trail"), Some(slots))?;
-    let consolidation = rd.f32(&p("consolidation"), Some(slots))?;
-    let anchor = rd.f32(&p("anchor"), Some(slots))?;
+    let pre = rd.get::<u32>(&p("pre"), Some(slots))?;
+    let weight = rd.get::<f32>(&p("weight"), Some(slots))?;
+    let short_trail = rd.get::<f32>(&p("short_trail"), Some(slots))?;
+    let long_trail = rd.get::<f32>(&p("long_trail"), Some(slots))?;
+    let consolidation = rd.get::<f32>(&p("consolidation"), Some(slots))?;
+    let anchor = rd.get::<f32>(&p("anchor"), Some(slots))?;
     // Synapse values are not required to be finite: extreme (finite) inputs can overflow a
     // layer and make the engine itself store inf/NaN, and a checkpoint of any reachable state
     // must load. Nothing indexes or sizes by them, so they cannot make loading unsafe.
@@ -550,10 +498,10 @@ fn read_layer(
         .check(n_in)
         .or_else(|e| bad(format!("layer {k} synapses: {e}")))?;
 
-    let bias = rd.f32(&p("bias"), Some(n_out))?;
-    let error_trace = rd.f32(&p("error_trace"), Some(n_out))?;
-    let activity_trace = rd.f32(&p("activity_trace"), Some(n_in))?;
-    let max_fan_in = rd.u32(&p("max_fan_in"), Some(n_out))?;
+    let bias = rd.get::<f32>(&p("bias"), Some(n_out))?;
+    let error_trace = rd.get::<f32>(&p("error_trace"), Some(n_out))?;
+    let activity_trace = rd.get::<f32>(&p("activity_trace"), Some(n_in))?;
+    let max_fan_in = rd.get::<u32>(&p("max_fan_in"), Some(n_out))?;
     // Growth re-lays rows out to max_fan_in slots; a row can never use more than n_in of them
     // unless the spec asked for it, so larger values could only be an attempt to make a later
     // restructure allocate without bound.
@@ -565,8 +513,8 @@ fn read_layer(
             max_fan_in[j]
         ));
     }
-    let budget = rd.f64(&p("budget"), Some(2))?;
-    let flags = rd.u8(&p("budget_flags"), Some(2))?;
+    let budget = rd.get::<f64>(&p("budget"), Some(2))?;
+    let flags = rd.get::<u8>(&p("budget_flags"), Some(2))?;
     let fraction = budget[0];
     // Not [budget_min, budget_max]: a config with shrink > 1 or grow < 1 (both accepted by
     // LearnConfig::validate) walks the fraction out of that range, up to inf, and any state the
@@ -582,12 +530,12 @@ fn read_layer(
         has_loss_avg: flag(&format!("layer {k} has_loss_avg"), flags[0])?,
         expanding: flag(&format!("layer {k} expanding"), flags[1])?,
     };
-    let counters = rd.u64(&p("counters"), Some(7))?;
-    let fstats = rd.f64(&p("stats"), Some(2))?;
+    let counters = rd.get::<u64>(&p("counters"), Some(7))?;
+    let fstats = rd.get::<f64>(&p("stats"), Some(2))?;
     let fb_len = n_out
         .checked_mul(n_final)
         .map_or_else(|| bad("feedback size overflows"), Ok)?;
-    let feedback = rd.opt_f32(&p("feedback"), Some(fb_len))?;
+    let feedback = rd.opt::<f32>(&p("feedback"), Some(fb_len))?;
     match (&feedback, signal) {
         (Some(f), Signal::Feedback) => finite(&p("feedback"), f)?,
         (None, Signal::Feedback) => {
@@ -629,7 +577,7 @@ fn read_reservoir(
     n_in: usize,
     n_out: usize,
 ) -> Result<Reservoir> {
-    let seen = rd.u64("replay.seen", Some(1))?[0];
+    let seen = rd.get::<u64>("replay.seen", Some(1))?[0];
     // No run reaches 2^63 samples; near u64::MAX the counter would wrap on the next offer and
     // the buffer would then contradict it.
     if seen > u64::MAX / 2 {
@@ -652,9 +600,9 @@ fn read_reservoir(
     let per_out = len
         .checked_mul(n_out)
         .map_or_else(|| bad("replay buffer size overflows"), Ok)?;
-    let x = rd.f32("replay.x", Some(nx))?;
-    let t = rd.f32("replay.t", Some(per_out))?;
-    let mask = rd.u8("replay.mask", Some(per_out))?;
+    let x = rd.get::<f32>("replay.x", Some(nx))?;
+    let t = rd.get::<f32>("replay.t", Some(per_out))?;
+    let mask = rd.get::<u8>("replay.mask", Some(per_out))?;
     finite("replay.x", &x)?;
     finite("replay.t", &t)?;
     if let Some(k) = mask.iter().position(|&b| b > 1) {

@@ -280,9 +280,9 @@ impl Layer {
             return;
         }
         let mean = (sum / n as f64) as f32;
-        let mut unused = vec![0u32; self.n_out()];
         let mut bias = std::mem::take(&mut self.bias);
-        self.arena.par_rows(&mut bias, &mut unused, |_, row, _, _| {
+        let mut count = std::mem::take(&mut self.row_count);
+        self.arena.par_rows(&mut bias, &mut count, |_, row, _, _| {
             let n = row.live();
             for k in 0..n {
                 let c_old = row.consolidation[k];
@@ -294,6 +294,7 @@ impl Layer {
             }
         });
         self.bias = bias;
+        self.row_count = count;
     }
 
     /// §3.2 task-free variant: synapses with a strong long trail consolidate a little.

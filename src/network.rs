@@ -1,5 +1,4 @@
 //! A stack of layers: hidden-layer signals, masks, replay, structural passes, contrastive steps.
-use crate::activation::Activation;
 use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
 use crate::error::{value_err, LpnError, Result};
 use crate::layer::{Layer, Signal};
@@ -475,7 +474,7 @@ impl Network {
         let xp = self.input_of(x_pos, index);
         let xn = self.input_of(x_neg, index);
         let theta = self.config.contrastive_threshold as f64;
-        let cfg = self.config.clone();
+        let cfg = &self.config;
         let layer = &mut self.layers[index];
         let n = layer.n_out();
         let act = layer.spec.activation;
@@ -495,7 +494,7 @@ impl Network {
                 layer.e[j] = sign * p * y[j] * act.derivative(z[j], y[j]);
             }
             let loss = layer.error_energy();
-            layer.apply_step(x, loss, &cfg);
+            layer.apply_step(x, loss, cfg);
         }
         self.contrastive_steps += 1;
         self.last_goodness = (gp, gn);
@@ -524,11 +523,6 @@ impl Network {
             grown_total: l.stats.grown_total,
             signal: l.signal.name(),
         }
-    }
-
-    /// Activation of layer `index` (for inspection).
-    pub fn activation(&self, index: usize) -> Activation {
-        self.layers[index].spec.activation
     }
 }
 

@@ -92,28 +92,16 @@ impl Layer {
             }
         };
         // Growth may need more slots than a packed row has: re-lay the arena once, giving
-        // every row its bound, after which growth only ever reuses slots.
-        let mut need_relayout = false;
-        PICKS.with(|cell| {
-            let mut picks = cell.borrow_mut();
-            for j in 0..n_out {
-                let limit = wants(self, j);
-                if limit == 0 {
-                    continue;
-                }
-                let live = self.arena.live(j);
-                growth_picks(self, j, &self.arena.pre[live.clone()], limit, &mut picks);
-                if live.len() + picks.len() > self.arena.capacity(j) {
-                    need_relayout = true;
-                    break;
-                }
-            }
+        // every row its bound, after which growth only ever reuses slots. A row's growth limit
+        // never takes it past that bound, so the limit alone decides.
+        let limits: Vec<usize> = (0..n_out).map(|j| wants(self, j)).collect();
+        let need_relayout = (0..n_out).any(|j| {
+            limits[j] > 0 && self.arena.row_len[j] as usize + limits[j] > self.arena.capacity(j)
         });
         if need_relayout {
             let caps: Vec<usize> = self.max_fan_in.iter().map(|&m| m as usize).collect();
             self.arena.relayout(&caps);
         }
-        let limits: Vec<usize> = (0..n_out).map(|j| wants(self, j)).collect();
         let mut arena = std::mem::take(&mut self.arena);
         {
             let this = &*self;

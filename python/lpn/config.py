@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -210,4 +210,4 @@ def config_from_dict(d: dict) -> LearnConfig:
     return LearnConfig(**d)
 
 
-__all__ = ["LayerSpec", "LearnConfig", "field"]
+__all__ = ["LayerSpec", "LearnConfig"]

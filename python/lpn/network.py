@@ -37,13 +37,6 @@ def _as_float32(name: str, a: Any) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def _check_finite(name: str, a: np.ndarray) -> None:
-    if not np.all(np.isfinite(a)):
-        bad = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError(f"{name} must be finite, but {name}[{', '.join(map(str, bad))}] is "
-                         f"{a[tuple(bad)]}")
-
-
 def _samples(name: str, a: Any, width: int, what: str) -> Tuple[np.ndarray, bool]:
     """(B, width) float32 view of one sample or a batch; also whether the input was 1-D."""
     arr = _as_float32(name, a)
@@ -225,8 +218,6 @@ class Network:
             raise ValueError(f"x_pos has shape {p.shape} but x_neg has shape {n.shape}")
         if p.shape != (self.n_in,):
             raise ValueError(f"x_pos and x_neg must have shape ({self.n_in},), got {p.shape}")
-        _check_finite("x_pos", p)
-        _check_finite("x_neg", n)
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
             raise TypeError(f"layer must be an int, got {type(layer).__name__}")
         n_layers = self._engine.n_layers
