@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn grid_matches_brute_force() {
         for spec in specs() {
-            spec.validate(0).unwrap();
+            spec.validate().unwrap();
             let geo = Geometry::new(&spec).unwrap();
             let fast = build_neighbourhood(&spec, &geo, spec.radius, spec.fan_in);
             let slow = brute(&spec, &geo, spec.radius, spec.fan_in);

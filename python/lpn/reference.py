@@ -23,48 +23,20 @@ engine.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any
 
 import numpy as np
 
+from lpn import _lpn  # absolute: tests also load this file by path
+
 __all__ = ["DEFAULT_CONFIG", "ReferenceLayer", "ReferenceNetwork"]
 
 F32 = np.float32
 
-# Same names and defaults as lpn.LearnConfig (and src/config.rs).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "lr": 0.5,
-    "bias_lr": None,
-    "budget": 0.3,
-    "budget_min": 0.02,
-    "budget_max": 1.0,
-    "shrink": 0.98,
-    "grow": 1.05,
-    "kappa_short": 1.0,
-    "kappa_long": 0.0,
-    "beta": 0.5,
-    "rho_short": 0.9,
-    "rho_long": 0.995,
-    "rho_trace": 0.9,
-    "rho_consolidation": 1.0,
-    "pull": 0.1,
-    "w_max": 10.0,
-    "init_std": 0.01,
-    "eps": 1e-6,
-    "hidden_signal": "feedback",
-    "auto_consolidate_every": 0,
-    "auto_threshold": 0.5,
-    "auto_increment": 0.1,
-    "restructure_every": 0,
-    "prune_weight": 1e-3,
-    "prune_long": 0.01,
-    "grow_per_row": 2,
-    "replay_capacity": 0,
-    "replay_on_conflict": False,
-    "conflict_ratio": 1.5,
-    "contrastive_threshold": 1.0,
-}
+# The engine's defaults (the one source: src/config.rs), as a plain dict.
+DEFAULT_CONFIG: dict[str, Any] = json.loads(_lpn.config_defaults())
 
 ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 SIGNALS = ("output", "feedback", "frozen", "contrastive")
