@@ -342,7 +342,7 @@ macro_rules! synapse_columns {
                 vec![("pre", Flat::U32(&self.pre)), $( (stringify!($name), <$t as Element>::flat(&self.$name)), )*]
             }
 
-            /// Every column including `pre`, live slots only, row by row (numpy export).
+            /// Every present column including `pre`, live slots only, row by row (numpy export).
             pub fn live_columns(&self) -> Vec<(&'static str, FlatVec)> {
                 let idx = self.live_indices();
                 fn pick<T: Element>(v: &[T], idx: &[usize]) -> FlatVec {
@@ -352,7 +352,14 @@ macro_rules! synapse_columns {
                         Flat::F32(s) => FlatVec::F32(s.to_vec()),
                     }
                 }
-                vec![("pre", pick(&self.pre, &idx)), $( (stringify!($name), pick(&self.$name, &idx)), )*]
+                let mut out = vec![("pre", pick(&self.pre, &idx))];
+                $(
+                    // An absent optional column is left out.
+                    if !(is_optional!($($opt)?) && self.$name.is_empty()) {
+                        out.push((stringify!($name), pick(&self.$name, &idx)));
+                    }
+                )*
+                out
             }
 
             /// An arena from stored rows and columns, checked (`check`) before it is returned.
@@ -750,7 +757,7 @@ mod tests {
             vec![2, 0, 3],
             vec![0, 3, 1, 2, 9],
             5,
-            |_| Ok(Some(FlatVec::F32(vec![0.0; 5]))),
+            |info| Ok(Some(FlatVec::F32(vec![0.0; 5 * info.width]))),
         );
         assert!(short.unwrap_err().contains("input index"));
     }
