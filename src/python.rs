@@ -7,6 +7,7 @@ use crate::config::{self, LayerSpec, LearnConfig};
 use crate::error::LpnError;
 use crate::network::{Network, Stat};
 use crate::pool;
+use crate::topology;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
@@ -385,6 +386,65 @@ fn spec_defaults() -> String {
     serde_json::to_string(&LayerSpec::new(0, 0)).expect("spec is plain data")
 }
 
+/// Positions `(n, 2)` of `n` units laid out as a layer side with `dims` and `shape` places
+/// them (x, y; y = 0.5 in 1-D): the engine's geometry, for tasks and the reference.
+#[pyfunction]
+#[pyo3(signature = (n, dims=1, shape=None))]
+fn unit_positions(
+    py: Python<'_>,
+    n: usize,
+    dims: usize,
+    shape: Option<(usize, usize)>,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    let mut spec = LayerSpec::new(n.max(1), 1);
+    spec.dims = dims;
+    spec.in_shape = shape;
+    spec.validate()?;
+    let shape = spec.shape_for(n, shape, "in")?;
+    let v: Vec<f64> = (0..n).flat_map(|k| topology::position(shape, k)).collect();
+    Ok(numpy::ndarray::Array2::from_shape_vec((n, 2), v)
+        .expect("shape matches")
+        .into_pyarray(py))
+}
+
+/// Distances `(m, n)` between positions `a` `(m, d)` and `b` `(n, d)`, `d` = 1 or 2 axes.
+#[pyfunction]
+#[pyo3(signature = (a, b, periodic=true))]
+fn distances<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f64>,
+    b: PyReadonlyArray2<'py, f64>,
+    periodic: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (a, b) = (a.as_array(), b.as_array());
+    let dims = a.shape()[1];
+    if !(dims == 1 || dims == 2) || b.shape()[1] != dims {
+        return Err(PyValueError::new_err(format!(
+            "positions must have 1 or 2 columns each, got {} and {}",
+            dims,
+            b.shape()[1]
+        )));
+    }
+    let point = |r: numpy::ndarray::ArrayView1<'_, f64>| [r[0], if dims == 2 { r[1] } else { 0.5 }];
+    let (m, n) = (a.shape()[0], b.shape()[0]);
+    let mut out = Vec::with_capacity(m * n);
+    for ra in a.rows() {
+        let pa = point(ra);
+        for rb in b.rows() {
+            out.push(topology::distance(dims, periodic, pa, point(rb)));
+        }
+    }
+    Ok(numpy::ndarray::Array2::from_shape_vec((m, n), out)
+        .expect("shape matches")
+        .into_pyarray(py))
+}
+
+/// The largest distance the engine counts as within `radius` (neighbourhoods and growth).
+#[pyfunction]
+fn reach(radius: f64) -> f64 {
+    topology::reach(radius)
+}
+
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
     pool::set_num_threads(n).map_err(PyValueError::new_err)
@@ -404,6 +464,9 @@ fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_spec, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(spec_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(unit_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(distances, m)?)?;
+    m.add_function(wrap_pyfunction!(reach, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
