@@ -74,8 +74,8 @@ impl Default for MemoryConfig {
             radius: 0.5,
             lr: 0.5,
             budget: 0.3,
-            repeats: 3,
-            completion: 1.0,
+            repeats: 5,
+            completion: 0.5,
             strength_weight: 0.05,
             link_weight: 0.5,
             link_rate: 0.5,
@@ -175,13 +175,36 @@ pub struct ItemInfo {
 fn projection(dim: usize, code_dim: usize, seed: u64) -> Vec<f32> {
     // Its own stream (the seed mixed with a constant), so it never shares draws with the layer.
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d6f_7279_5f70);
-    (0..dim * code_dim)
+    let mut g: Vec<f64> = (0..dim * code_dim)
         .map(|_| {
             let u1: f64 = 1.0 - rng.random::<f64>();
             let u2: f64 = rng.random::<f64>();
-            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
         })
-        .collect()
+        .collect();
+    // Orthonormalise the shorter side (Gram-Schmidt, twice for stability): with code_dim >= dim
+    // the columns are orthonormal, so `P` keeps every cosine exactly; with code_dim < dim the
+    // rows are, a random subspace. A plain Gaussian matrix would distort cosines by its
+    // spread of singular values.
+    let (m, n) = (code_dim, dim);
+    let cols = m >= n;
+    let (count, len) = if cols { (n, m) } else { (m, n) };
+    let at = |v: usize, e: usize| if cols { e * n + v } else { v * n + e };
+    for v in 0..count {
+        for _ in 0..2 {
+            for u in 0..v {
+                let d: f64 = (0..len).map(|e| g[at(v, e)] * g[at(u, e)]).sum();
+                for e in 0..len {
+                    g[at(v, e)] -= d * g[at(u, e)];
+                }
+            }
+        }
+        let norm = (0..len).map(|e| g[at(v, e)].powi(2)).sum::<f64>().sqrt();
+        for e in 0..len {
+            g[at(v, e)] /= norm;
+        }
+    }
+    g.into_iter().map(|x| x as f32).collect()
 }
 
 /// Scale `v` to unit length in place; a zero vector stays zero.
@@ -551,7 +574,8 @@ impl RecallMemory {
         let last = self.ids.len() - 1;
         let (dim, cd) = (self.cfg.dim, self.cfg.code_dim);
         if i != last {
-            self.vectors.copy_within(last * dim..(last + 1) * dim, i * dim);
+            self.vectors
+                .copy_within(last * dim..(last + 1) * dim, i * dim);
             self.codes.copy_within(last * cd..(last + 1) * cd, i * cd);
             self.index.insert(self.ids[last], i);
         }

@@ -53,9 +53,17 @@ fn le<T: Copy, const W: usize>(v: &[T], f: impl Fn(T) -> [u8; W]) -> Vec<u8> {
 pub fn to_bytes(m: &RecallMemory) -> Vec<u8> {
     let triples = m.links.triples();
     let mut t: Vec<(&str, Dtype, Vec<u8>)> = vec![
-        ("network", Dtype::U8, canonical(checkpoint::to_bytes(&m.net))),
+        (
+            "network",
+            Dtype::U8,
+            canonical(checkpoint::to_bytes(&m.net)),
+        ),
         ("items.ids", Dtype::U64, le(&m.ids, u64::to_le_bytes)),
-        ("items.vectors", Dtype::F32, le(&m.vectors, f32::to_le_bytes)),
+        (
+            "items.vectors",
+            Dtype::F32,
+            le(&m.vectors, f32::to_le_bytes),
+        ),
         ("items.uses", Dtype::U32, le(&m.uses, u32::to_le_bytes)),
         (
             "items.last_access",
@@ -66,22 +74,34 @@ pub fn to_bytes(m: &RecallMemory) -> Vec<u8> {
         (
             "links.a",
             Dtype::U64,
-            le(&triples.iter().map(|x| x.0).collect::<Vec<_>>(), u64::to_le_bytes),
+            le(
+                &triples.iter().map(|x| x.0).collect::<Vec<_>>(),
+                u64::to_le_bytes,
+            ),
         ),
         (
             "links.b",
             Dtype::U64,
-            le(&triples.iter().map(|x| x.1).collect::<Vec<_>>(), u64::to_le_bytes),
+            le(
+                &triples.iter().map(|x| x.1).collect::<Vec<_>>(),
+                u64::to_le_bytes,
+            ),
         ),
         (
             "links.weight",
             Dtype::F32,
-            le(&triples.iter().map(|x| x.2).collect::<Vec<_>>(), f32::to_le_bytes),
+            le(
+                &triples.iter().map(|x| x.2).collect::<Vec<_>>(),
+                f32::to_le_bytes,
+            ),
         ),
         (
             "log.ids",
             Dtype::U64,
-            le(&m.log.iter().map(|x| x.0).collect::<Vec<_>>(), u64::to_le_bytes),
+            le(
+                &m.log.iter().map(|x| x.0).collect::<Vec<_>>(),
+                u64::to_le_bytes,
+            ),
         ),
         ("log.kinds", Dtype::U8, m.log.iter().map(|x| x.1).collect()),
         ("next_id", Dtype::U64, m.next_id.to_le_bytes().to_vec()),
@@ -155,7 +175,8 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
             "not a readable lpn memory file (safetensors: {e}); is it truncated or corrupted?"
         ))
     })?;
-    let (_, header) = SafeTensors::read_metadata(data).map_err(|e| LpnError::Value(e.to_string()))?;
+    let (_, header) =
+        SafeTensors::read_metadata(data).map_err(|e| LpnError::Value(e.to_string()))?;
     let meta = header.metadata().clone().unwrap_or_default();
     match meta.get("format") {
         Some(f) if f == FORMAT => {}
@@ -165,7 +186,9 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
             ))
         }
     }
-    let version = meta.get("format_version").map_or("<missing>", |s| s.as_str());
+    let version = meta
+        .get("format_version")
+        .map_or("<missing>", |s| s.as_str());
     if version != FORMAT_VERSION.to_string() {
         return value_err(format!(
             "lpn memory format version {version} is not supported: this lpn reads version {FORMAT_VERSION}"
@@ -182,9 +205,21 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
 
     let ids = read(&st, "items.ids", Dtype::U64, None, u64::from_le_bytes)?;
     let n = ids.len();
-    let vectors = read(&st, "items.vectors", Dtype::F32, Some(n * dim), f32::from_le_bytes)?;
+    let vectors = read(
+        &st,
+        "items.vectors",
+        Dtype::F32,
+        Some(n * dim),
+        f32::from_le_bytes,
+    )?;
     let uses = read(&st, "items.uses", Dtype::U32, Some(n), u32::from_le_bytes)?;
-    let last = read(&st, "items.last_access", Dtype::F64, Some(n), f64::from_le_bytes)?;
+    let last = read(
+        &st,
+        "items.last_access",
+        Dtype::F64,
+        Some(n),
+        f64::from_le_bytes,
+    )?;
     let tier = read(&st, "items.tier", Dtype::U8, Some(n), |b: [u8; 1]| b[0])?;
     let mut index = HashMap::with_capacity(n);
     for (i, &id) in ids.iter().enumerate() {
@@ -195,27 +230,54 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
     if let Some(k) = vectors.iter().position(|v| !v.is_finite()) {
         return bad(format!("item vector {} holds {}", k / dim, vectors[k]));
     }
-    if let Some(r) = vectors.chunks_exact(dim).position(|r| r.iter().all(|&v| v == 0.0)) {
+    if let Some(r) = vectors
+        .chunks_exact(dim)
+        .position(|r| r.iter().all(|&v| v == 0.0))
+    {
         return bad(format!("item vector {r} is all zeros"));
     }
     if let Some(i) = (0..n).find(|&i| Tier::from_u8(tier[i]).is_none() || !last[i].is_finite()) {
-        return bad(format!("item {} has tier {} and last access {}", ids[i], tier[i], last[i]));
+        return bad(format!(
+            "item {} has tier {} and last access {}",
+            ids[i], tier[i], last[i]
+        ));
     }
     let la = read(&st, "links.a", Dtype::U64, None, u64::from_le_bytes)?;
-    let lb = read(&st, "links.b", Dtype::U64, Some(la.len()), u64::from_le_bytes)?;
-    let lw = read(&st, "links.weight", Dtype::F32, Some(la.len()), f32::from_le_bytes)?;
+    let lb = read(
+        &st,
+        "links.b",
+        Dtype::U64,
+        Some(la.len()),
+        u64::from_le_bytes,
+    )?;
+    let lw = read(
+        &st,
+        "links.weight",
+        Dtype::F32,
+        Some(la.len()),
+        f32::from_le_bytes,
+    )?;
     for k in 0..la.len() {
         let ok = la[k] < lb[k]
             && index.contains_key(&la[k])
             && index.contains_key(&lb[k])
             && (0.0..=1.0).contains(&lw[k]);
         if !ok {
-            return bad(format!("link {} - {} ({}) is not valid", la[k], lb[k], lw[k]));
+            return bad(format!(
+                "link {} - {} ({}) is not valid",
+                la[k], lb[k], lw[k]
+            ));
         }
         m.links.set(la[k], lb[k], lw[k]);
     }
     let log_ids = read(&st, "log.ids", Dtype::U64, None, u64::from_le_bytes)?;
-    let kinds = read(&st, "log.kinds", Dtype::U8, Some(log_ids.len()), |b: [u8; 1]| b[0])?;
+    let kinds = read(
+        &st,
+        "log.kinds",
+        Dtype::U8,
+        Some(log_ids.len()),
+        |b: [u8; 1]| b[0],
+    )?;
     let mut rehearsed = HashSet::new();
     for (&id, &kind) in log_ids.iter().zip(&kinds) {
         let known = index.contains_key(&id);
@@ -229,8 +291,7 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
         return bad(format!("next_id {next_id} is not above every stored id"));
     }
     let net_bytes = tensor(&st, "network", Dtype::U8)?;
-    let net = checkpoint::from_bytes(net_bytes.data())
-        .or_else(|e| bad(format!("network: {e}")))?;
+    let net = checkpoint::from_bytes(net_bytes.data()).or_else(|e| bad(format!("network: {e}")))?;
     let cd = m.cfg.code_dim;
     if net.n_in() != cd || net.n_out() != cd {
         return bad(format!(

@@ -135,7 +135,11 @@ mod tests {
     fn dot_matches_naive() {
         let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
-        let naive: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+        let naive: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (*x as f64) * (*y as f64))
+            .sum();
         assert!((dot(&a, &b) as f64 - naive).abs() < 1e-5);
     }
 
@@ -158,8 +162,14 @@ mod tests {
             .collect();
         all.sort_by(|a, b| b.cmp(a));
         assert_eq!(got, all[..25].to_vec());
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        assert_eq!(one.install(|| top_k(&codes, w, &ids, &q, 25, &|_| 0.0)), got);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(
+            one.install(|| top_k(&codes, w, &ids, &q, 25, &|_| 0.0)),
+            got
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ fn forget_equals_never_having_seen() {
     a.forget(&[2, 4]).unwrap();
 
     let keep = [0usize, 1, 3, 5];
-    let xs: Vec<f32> = keep.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].to_vec()).collect();
+    let xs: Vec<f32> = keep
+        .iter()
+        .flat_map(|&i| x[i * dim..(i + 1) * dim].to_vec())
+        .collect();
     let ids: Vec<u64> = keep.iter().map(|&i| i as u64).collect();
     let mut b = RecallMemory::new(cfg(dim)).unwrap();
     b.observe(&xs, 4, Some(&ids), 0.0).unwrap();
@@ -79,7 +82,10 @@ fn forget_equals_never_having_seen() {
     assert_eq!(a.links.triples(), b.links.triples());
     assert!(a.links.is_empty());
     let q = data(5, dim, 9);
-    assert_eq!(a.recall(&q, 5, 4, 8.0).unwrap(), b.recall(&q, 5, 4, 8.0).unwrap());
+    assert_eq!(
+        a.recall(&q, 5, 4, 8.0).unwrap(),
+        b.recall(&q, 5, 4, 8.0).unwrap()
+    );
     assert!(!a.contains(2) && a.vector(2).is_err());
 }
 
@@ -101,14 +107,22 @@ fn co_access_lifts_the_partner() {
             .unwrap()
     };
     // An item that ranks mid-table for item 0's query.
-    let last = m.recall(q, 1, 30, 0.0).unwrap()[0][5].id;
-    let before = rank_of(&m, last);
+    let hits = m.recall(q, 1, 30, 0.0).unwrap().remove(0);
+    let (last, seed) = (hits[5], hits[0]);
+    assert_eq!(seed.id, 0);
+    let before = rank_of(&m, last.id);
     for _ in 0..3 {
-        m.reinforce(&[0, last], 1.0).unwrap();
+        m.reinforce(&[0, last.id], 1.0).unwrap();
     }
-    let after = rank_of(&m, last);
+    let after = rank_of(&m, last.id);
     assert_eq!(before, 5);
-    assert!(after <= 2, "rank {after} after co-access");
+    assert!(after < before, "rank {after} after co-access");
+    // The bonus is link_weight x link x the seed's similarity.
+    let now = m.recall(q, 1, 30, 0.0).unwrap().remove(0);
+    let lifted = now.iter().find(|c| c.id == last.id).unwrap().score;
+    let want = last.score + 0.5 * 0.875 * seed.score;
+    assert!((lifted - want).abs() < 1e-5, "{lifted} vs {want}");
+    let last = last.id;
     assert!((m.link(0, last).unwrap() - 0.875).abs() < 1e-6);
 }
 
@@ -130,7 +144,7 @@ fn tiers_and_strengths_follow_uses_and_time() {
     assert!((info[2].strength - (-7200.0f64 / c.episodic_tau).exp()).abs() < 1e-12);
     let dt = 7200.0 - 4.0;
     assert!((info[1].strength - (1.0 + dt / c.semantic_tau).powf(-0.5)).abs() < 1e-12);
-    assert_eq!(m.log_len(), 3 * 3 + 1);
+    assert_eq!(m.log_len(), 3 * 5 + 1);
     // Working item 0 is at e^-2 ≈ 0.135: a 0.2 threshold forgets it and only it.
     assert_eq!(m.decay(100.0 + 7200.0, 0.2).unwrap(), vec![0]);
     assert_eq!(m.len(), 2);
@@ -150,7 +164,10 @@ fn save_load_is_exact_and_deterministic() {
     let mut r = save::from_bytes(&bytes).unwrap();
     assert_eq!(save::to_bytes(&r), bytes);
     let q = data(3, dim, 8);
-    assert_eq!(m.recall(&q, 3, 5, 9.0).unwrap(), r.recall(&q, 3, 5, 9.0).unwrap());
+    assert_eq!(
+        m.recall(&q, 3, 5, 9.0).unwrap(),
+        r.recall(&q, 3, 5, 9.0).unwrap()
+    );
     // Resume: the same next steps give the same bytes.
     let more = data(2, dim, 10);
     m.observe(&more, 2, None, 10.0).unwrap();
@@ -181,3 +198,16 @@ fn score_matches_recall_scores_without_bonuses() {
     }
 }
 
+#[test]
+fn projection_keeps_cosines_when_code_is_wider() {
+    let (dim, cd) = (6, 16);
+    let p = projection(dim, cd, 3);
+    let x = data(2, dim, 13);
+    let px: Vec<f32> = (0..2)
+        .flat_map(|r| (0..cd).map(move |j| (j, r)))
+        .map(|(j, r)| dot(&p[j * dim..(j + 1) * dim], &x[r * dim..(r + 1) * dim]))
+        .collect();
+    let cos = |a: &[f32], b: &[f32]| dot(a, b) / (dot(a, a) * dot(b, b)).sqrt();
+    let raw = cos(&x[..dim], &x[dim..]);
+    assert!((cos(&px[..cd], &px[cd..]) - raw).abs() < 1e-5);
+}
