@@ -24,13 +24,16 @@ use links::Links;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use scan::{dot, top_k, Cand};
+use scan::{dot, top_k_batch, Cand};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 pub use tiers::{Tier, TierConfig};
 
 /// Most ids one `reinforce` call may link pairwise (the pair count grows as the square).
 pub const MAX_CO_ACCESS: usize = 1024;
+
+/// Queries scanned together in one pass over the stored codes.
+const QUERY_BLOCK: usize = 64;
 
 /// Log entry kinds: a code learned once, or a rehearsal at promotion followed by consolidation.
 pub(crate) const LOG_LEARN: u8 = 0;
@@ -433,15 +436,19 @@ impl RecallMemory {
         } else {
             k
         };
-        Ok(qc
-            .par_chunks(cd)
-            .map(|q| {
-                let base = top_k(&self.codes, cd, &self.ids, q, first_k, &bonus);
-                if !spread {
-                    return base;
-                }
-                self.spread(base, q, k, &bonus)
-            })
+        // Blocks of queries share each pass over the codes; the block bounds the partial
+        // results held per chunk.
+        let base: Vec<Hits> = qc
+            .chunks(QUERY_BLOCK * cd)
+            .flat_map(|block| top_k_batch(&self.codes, cd, &self.ids, block, first_k, &bonus))
+            .collect();
+        if !spread {
+            return Ok(base);
+        }
+        Ok(base
+            .into_par_iter()
+            .zip(qc.par_chunks(cd))
+            .map(|(b, q)| self.spread(b, q, k, &bonus))
             .collect())
     }
 

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// Rows per parallel chunk: large enough that a chunk's heap work is noise next to its dots.
-pub const CHUNK_ROWS: usize = 4096;
+pub const CHUNK_ROWS: usize = 2048;
 
 /// A scored item; `Ord` says which is better (higher score, then lower id).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,6 +40,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
+        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().unwrap(), y.try_into().unwrap());
         for i in 0..8 {
             acc[i] += x[i] * y[i];
         }
@@ -95,36 +96,59 @@ pub fn top_k(
     k: usize,
     bonus: &(dyn Fn(usize) -> f32 + Sync),
 ) -> Vec<Cand> {
+    top_k_batch(codes, width, ids, query, k, bonus)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// `top_k` for every query in `queries` (rows of `width`) in one pass over the codes: each
+/// chunk of rows is read once for all queries while it is in cache, so a batch costs little
+/// more memory traffic than one query.
+pub fn top_k_batch(
+    codes: &[f32],
+    width: usize,
+    ids: &[u64],
+    queries: &[f32],
+    k: usize,
+    bonus: &(dyn Fn(usize) -> f32 + Sync),
+) -> Vec<Vec<Cand>> {
+    let nq = queries.len() / width;
     let n = ids.len();
     if k == 0 || n == 0 {
-        return Vec::new();
+        return vec![Vec::new(); nq];
     }
     let scan = |start: usize, rows: &[f32]| {
-        let mut top = TopK::new(k);
+        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
         for (r, row) in rows.chunks_exact(width).enumerate() {
             let i = start + r;
-            top.offer(Cand {
-                score: dot(row, query) + bonus(i),
-                id: ids[i],
-            });
+            let b = bonus(i);
+            for (top, q) in tops.iter_mut().zip(queries.chunks_exact(width)) {
+                top.offer(Cand {
+                    score: dot(row, q) + b,
+                    id: ids[i],
+                });
+            }
         }
-        top
+        tops
     };
-    if n <= CHUNK_ROWS {
-        return scan(0, codes).into_sorted();
-    }
-    let parts: Vec<TopK> = codes
-        .par_chunks(CHUNK_ROWS * width)
-        .enumerate()
-        .map(|(c, rows)| scan(c * CHUNK_ROWS, rows))
-        .collect();
-    let mut all = TopK::new(k);
-    for p in parts {
-        for std::cmp::Reverse(c) in p.heap {
-            all.offer(c);
+    let parts: Vec<Vec<TopK>> = if n <= CHUNK_ROWS {
+        vec![scan(0, codes)]
+    } else {
+        codes
+            .par_chunks(CHUNK_ROWS * width)
+            .enumerate()
+            .map(|(c, rows)| scan(c * CHUNK_ROWS, rows))
+            .collect()
+    };
+    let mut all: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+    for part in parts {
+        for (dst, p) in all.iter_mut().zip(part) {
+            for std::cmp::Reverse(c) in p.heap {
+                dst.offer(c);
+            }
         }
     }
-    all.into_sorted()
+    all.into_iter().map(TopK::into_sorted).collect()
 }
 
 #[cfg(test)]
@@ -170,6 +194,18 @@ mod tests {
             one.install(|| top_k(&codes, w, &ids, &q, 25, &|_| 0.0)),
             got
         );
+    }
+
+    #[test]
+    fn batch_equals_one_query_at_a_time() {
+        let (n, w) = (2 * CHUNK_ROWS + 5, 3);
+        let codes: Vec<f32> = (0..n * w).map(|i| ((i * 31 % 97) as f32).sin()).collect();
+        let ids: Vec<u64> = (0..n as u64).collect();
+        let qs = [0.3f32, -0.2, 0.9, 1.0, 0.0, 0.0, -0.5, 0.5, 0.1];
+        let both = top_k_batch(&codes, w, &ids, &qs, 7, &|i| (i % 3) as f32 * 0.01);
+        for (j, q) in qs.chunks(w).enumerate() {
+            assert_eq!(both[j], top_k(&codes, w, &ids, q, 7, &|i| (i % 3) as f32 * 0.01));
+        }
     }
 
     #[test]
