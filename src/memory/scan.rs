@@ -214,3 +214,31 @@ mod tests {
         assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![5, 3]);
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release --lib scan_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn scan_timing() {
+        let (n, w) = (100_000, 128);
+        let codes: Vec<f32> = (0..n * w).map(|i| ((i * 31 % 97) as f32).sin()).collect();
+        let ids: Vec<u64> = (0..n as u64).collect();
+        let q: Vec<f32> = (0..64 * w).map(|i| ((i * 7 % 13) as f32).cos()).collect();
+        let t = std::time::Instant::now();
+        let mut s = 0.0;
+        for r in codes.chunks_exact(w) {
+            s += dot(r, &q[..w]);
+        }
+        eprintln!("plain dots: {:?} ({s})", t.elapsed());
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let t = std::time::Instant::now();
+        one.install(|| top_k(&codes, w, &ids, &q[..w], 10, &|_| 0.0));
+        eprintln!("top_k 1 query: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        one.install(|| top_k_batch(&codes, w, &ids, &q, 10, &|_| 0.0));
+        eprintln!("top_k 64 queries: {:?}", t.elapsed());
+    }
+}
