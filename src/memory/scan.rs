@@ -204,7 +204,10 @@ mod tests {
         let qs = [0.3f32, -0.2, 0.9, 1.0, 0.0, 0.0, -0.5, 0.5, 0.1];
         let both = top_k_batch(&codes, w, &ids, &qs, 7, &|i| (i % 3) as f32 * 0.01);
         for (j, q) in qs.chunks(w).enumerate() {
-            assert_eq!(both[j], top_k(&codes, w, &ids, q, 7, &|i| (i % 3) as f32 * 0.01));
+            assert_eq!(
+                both[j],
+                top_k(&codes, w, &ids, q, 7, &|i| (i % 3) as f32 * 0.01)
+            );
         }
     }
 
@@ -233,7 +236,10 @@ mod timing {
             s += dot(r, &q[..w]);
         }
         eprintln!("plain dots: {:?} ({s})", t.elapsed());
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let t = std::time::Instant::now();
         one.install(|| top_k(&codes, w, &ids, &q[..w], 10, &|_| 0.0));
         eprintln!("top_k 1 query: {:?}", t.elapsed());
