@@ -242,3 +242,22 @@ def test_text_encoder_is_stable_and_similar_texts_are_close():
     assert enc([]).shape == (0, 128)
     with pytest.raises(TypeError):
         enc.encode_one(3)
+
+
+def test_same_answers_and_bytes_for_any_thread_count():
+    X = data(5000, 8, 11)  # more rows than one scan chunk: the scan really splits
+    Q = data(70, 8, 12)
+    out = []
+    for n in (1, 2):
+        lpn.set_num_threads(n)
+        try:
+            m = RecallMemory(8, code_dim=16, seed=4, radius=0.1, repeats=1)
+            m.observe(X, now=0.0)
+            m.reinforce([1, 2, 3], now=5.0)
+            out.append((m.recall(Q, k=7, now=9.0), m.to_bytes()))
+        finally:
+            lpn.set_num_threads(0)
+    (a, ba), (b, bb) = out
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert ba == bb
