@@ -220,6 +220,10 @@ impl Memory {
         py.detach(|| self.read().ids().to_vec()).into_pyarray(py)
     }
 
+    fn contains(&self, py: Python<'_>, id: u64) -> bool {
+        py.detach(|| self.read().contains(id))
+    }
+
     fn __len__(&self, py: Python<'_>) -> usize {
         py.detach(|| self.read().len())
     }

@@ -36,6 +36,7 @@ def test_observe_recall_shapes_and_self_recall(mem):
     assert ids.shape == (2, 20)
     new = mem.observe(data(2, 16, 1), ids=[100, 70], now=1.0)
     assert new.tolist() == [100, 70] and 100 in mem and len(mem) == 22
+    assert 99 not in mem and "a" not in mem and -1 not in mem
     assert mem.observe(data(1, 16, 2)[0], now=1.0).tolist() == [101]
     np.testing.assert_array_equal(mem.vector(70), data(2, 16, 1)[1])
     assert isinstance(lpn.RecallMemory(4), RecallMemory)

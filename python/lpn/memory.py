@@ -217,10 +217,9 @@ class RecallMemory:
         return len(self._engine)
 
     def __contains__(self, id: Any) -> bool:
-        try:
-            return int(id) in set(self.ids.tolist())
-        except (TypeError, ValueError):
+        if isinstance(id, bool) or not isinstance(id, (int, np.integer)) or not 0 <= id < 2**64:
             return False
+        return self._engine.contains(int(id))
 
     def __repr__(self) -> str:
         return f"<lpn.RecallMemory dim={self.dim}, code_dim={self.code_dim}, items={len(self)}>"
