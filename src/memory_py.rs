@@ -7,16 +7,14 @@ use crate::pool;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+// The crate's one mapping of engine errors to Python exceptions (in `python.rs`).
 fn err(e: LpnError) -> PyErr {
-    match e {
-        LpnError::Type(m) => PyTypeError::new_err(m),
-        LpnError::Value(m) | LpnError::Io(m) => PyValueError::new_err(m),
-    }
+    e.into()
 }
 
 /// Frozen: every change goes through the lock, so one memory can serve many Python threads
