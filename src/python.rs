@@ -458,6 +458,7 @@ fn get_num_threads() -> usize {
 #[pymodule]
 fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<crate::memory_py::Memory>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;

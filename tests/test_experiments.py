@@ -22,7 +22,7 @@ def quick():
 
 
 def test_registry_and_result_shape(quick):
-    assert len(experiments.NAMES) == 8
+    assert len(experiments.NAMES) == 11
     for name, r in quick.items():
         assert KEYS <= set(r), name
         assert r["name"] == name
@@ -173,3 +173,16 @@ def test_split_digits_tasks():
         assert t["x_train"].shape[1] == 64 and t["x_train"].max() <= 1.0
         assert set(np.unique(t["y_train"])) == {0, 1}
         assert not math.isclose(len(t["y_test"]), 0)
+
+
+def test_recall_experiments_report_against_raw_cosine(quick):
+    s = quick["recall_scenarios"]
+    assert s["passed"] and s["lpn"] == 1.0
+    d = quick["recall_digits"]
+    assert d["passed"] == (d["lpn"] >= d["baseline"])
+    assert set(d["details"]["lpn_minus_baseline"]) == {"occlude_30", "occlude_60", "noise_30",
+                                                       "noise_60"}
+    u = quick["recall_usage"]
+    assert u["details"]["tier_curve_max_abs_error"] < 1e-9
+    # Use history breaks ties raw cosine cannot: frequent items are recalled better.
+    assert u["details"]["frequent_last"] > u["details"]["frequent_baseline_last"]

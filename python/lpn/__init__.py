@@ -4,6 +4,7 @@ differentiation, with a Rust engine."""
 from . import _lpn
 from ._lpn import get_num_threads, set_num_threads
 from .config import LayerSpec, LearnConfig
+from .memory import RecallMemory
 from .network import Layer, Network
 
 __version__: str = _lpn.__version__
@@ -13,6 +14,7 @@ __all__ = [
     "LearnConfig",
     "Layer",
     "Network",
+    "RecallMemory",
     "get_num_threads",
     "set_num_threads",
     "__version__",

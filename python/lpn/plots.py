@@ -184,6 +184,10 @@ PLOTTERS = {
     "split_digits": _split_digits,
 }
 
+from .plots_memory import MEMORY_PLOTTERS  # noqa: E402
+
+PLOTTERS.update(MEMORY_PLOTTERS)
+
 
 def plot_result(res: dict, out_dir) -> str:
     """Write ``<out_dir>/<name>.png`` and return its path."""

@@ -21,6 +21,9 @@ NAMES = (
     "replay",
     "long_context_memory",
     "split_digits",
+    "recall_scenarios",
+    "recall_digits",
+    "recall_usage",
 )
 
 __all__ = ["NAMES", "module", "run"]
