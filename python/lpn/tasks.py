@@ -10,6 +10,8 @@ inside the neighbourhood" (or, for the structural experiment, half outside it).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -260,17 +262,25 @@ def split_digits(rng, n_tasks=5, test_fraction=0.3):
 
 
 # ------------------------------------------------- digits without task labels (§8)
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32)
+    X.setflags(write=False)  # cached: callers index it (copies), never write it
+    y = d.target.astype(np.int64)
+    y.setflags(write=False)
+    return X, y
+
+
 def digits_split(rng, test_fraction=0.3):
     """scikit-learn's digits in ``[0, 1]``, one stratified seeded train/test split.
 
     Returns ``x_train, y_train, x_test, y_test`` with the original labels 0-9.
     """
-    from sklearn.datasets import load_digits
-
     rng = rng_of(rng)
-    d = load_digits()
-    X = (d.data / 16.0).astype(np.float32)
-    y = d.target.astype(np.int64)
+    X, y = _digits()
     tr, te = [], []
     for c in range(10):
         idx = rng.permutation(np.where(y == c)[0])
