@@ -15,8 +15,10 @@ import functools
 import numpy as np
 
 __all__ = [
+    "class_incremental_digits",
     "conflicting_tasks",
     "correlated_subspaces",
+    "digits_split",
     "distances",
     "gaussian_inputs",
     "interleaved_tags",
@@ -25,6 +27,7 @@ __all__ = [
     "local_linear_map",
     "neighbourhood",
     "partitioned_maps",
+    "permuted_digits",
     "positions",
     "rng_of",
     "split_digits",
