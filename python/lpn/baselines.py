@@ -281,6 +281,7 @@ def replay_mlp(n_in, n_out, replay_capacity=200, replay=1, **kw) -> MLP:
 
 
 def si_mlp(n_in, n_out, si_c=1.0, **kw) -> MLP:
+    """The MLP with Synaptic Intelligence of strength `si_c` (call `end_task` at boundaries)."""
     return MLP(n_in, n_out, si_c=si_c, **kw)
 
 
@@ -288,7 +289,7 @@ class NLMS:
     """Dense linear model ``y = W x + b`` with the normalised LMS step of an LPN layer.
 
     Per sample: ``e = t - y``; ``W += lr * e x^T / (eps + |x|^2)``;
-    ``b += lr * e / (1 + |x|^2)`` (DESIGN.md §3 step 4 with every input in the
+    ``b += lr * e / (1 + |x|^2)`` (the LPN step of docs/rule-notes.md with every input in the
     neighbourhood, full budget and no trails).  Same ``predict``/``learn`` convention as
     :class:`MLP`, so experiments can swap it in.
     """
@@ -305,9 +306,11 @@ class NLMS:
         self.b = np.zeros(self.n_out)
 
     def params(self):
+        """The trainable arrays: the weight matrix, then the bias."""
         return [self.W, self.b]
 
     def predict(self, x, mask=None) -> np.ndarray:
+        """`W x + b` for one row or a batch; masked-out outputs are 0; float32 out."""
         X = np.asarray(x, dtype=np.float64)
         if X.shape[-1] != self.n_in:
             raise ValueError(f"expected inputs with {self.n_in} features, got {X.shape}")
@@ -317,6 +320,7 @@ class NLMS:
         return Y.astype(np.float32)
 
     def learn(self, x, t, mask=None) -> float:
+        """One normalised step per row, in order; returns the mean masked squared error."""
         X = np.atleast_2d(np.asarray(x, dtype=np.float64))
         T = np.atleast_2d(np.asarray(t, dtype=np.float64))
         if X.shape[1] != self.n_in or T.shape[1] != self.n_out or X.shape[0] != T.shape[0]:
@@ -350,12 +354,14 @@ class HebbianMemory:
         self.W = np.zeros((self.n_out, self.n_in))
 
     def predict(self, x, mask=None) -> np.ndarray:
+        """Recall `W x` for one key or a batch; masked-out outputs are 0; float32 out."""
         Y = np.asarray(x, dtype=np.float64) @ self.W.T
         if mask is not None:
             Y = Y * np.asarray(mask, dtype=bool)
         return Y.astype(np.float32)
 
     def learn(self, x, t, mask=None) -> float:
+        """Add `t x^T` for every row; returns the mean squared recall error before the write."""
         X = np.atleast_2d(np.asarray(x, dtype=np.float64))
         T = np.atleast_2d(np.asarray(t, dtype=np.float64))
         if X.shape[1] != self.n_in or T.shape[1] != self.n_out or X.shape[0] != T.shape[0]:

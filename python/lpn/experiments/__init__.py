@@ -1,4 +1,4 @@
-"""The experiment suite of DESIGN.md §7 and §8.
+"""The experiment suite (docs/experiments.md).
 
 ``run(name, seed=0, quick=False, progress=True)`` returns a plain dict (JSON-ready):
 ``name, metric, lpn, baseline, criterion, passed, details, curves, seconds``.
@@ -21,7 +21,7 @@ NAMES = (
     "replay",
     "long_context_memory",
     "split_digits",
-    # DESIGN.md §8: continual learning without task labels
+    # continual learning without task labels (one head, no task id)
     "class_incremental_digits",
     "permuted_digits",
     "task_free_digits",

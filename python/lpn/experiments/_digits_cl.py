@@ -1,4 +1,4 @@
-"""Continual learning on scikit-learn's digits without task labels (DESIGN.md §8).
+"""Continual learning on scikit-learn's digits without task labels.
 
 Shared by ``class_incremental_digits``, ``permuted_digits`` and ``task_free_digits``: one
 10-way head, no task id at test, one pass over the stream, the result matrix ``R[i, j]``
@@ -8,7 +8,7 @@ Learners (every one sees the very same stream, one online step per sample):
 
 * ``lpn``: 64 pixels on an 8x8 grid -> 256 local tanh units on a 16x16 grid (radius 0.3)
   -> 10 linear outputs reading every hidden unit; hidden layers learn from fixed random
-  feedback (DESIGN.md §4).  The *readout* is the classification error of §8: the output
+  feedback (docs/rule-notes.md).  The *readout* is a local classification error: the output
   error is ``onehot - softmax(z)`` (local: each output needs only the 10 logits), restricted
   to the classes seen in the last ``WINDOW`` new samples so that a new class's samples do
   not push every absent (old) class down; replayed samples use all classes.  The engine's
@@ -115,6 +115,7 @@ class LPNLearner:
         self.recent = []
 
     def predict(self, X):
+        """The 10 logits for one image or a batch."""
         return np.asarray(self.net.predict(X))
 
     def _step(self, x, y, mask):
@@ -156,6 +157,7 @@ class LPNLearner:
         self.buf_x[k], self.buf_y[k] = x, y
 
     def learn_one(self, x, y):
+        """One new sample (label ``y``): its step, then the replayed steps, then the buffer."""
         y = int(y)
         self.recent.append(y)
         if len(self.recent) > WINDOW:
@@ -173,6 +175,7 @@ class LPNLearner:
             self._offer(x, y)
 
     def learn(self, X, Y):
+        """The samples in order, one online step each (plus replays)."""
         for x, y in zip(X, Y):
             self.learn_one(x, y)
 
@@ -192,18 +195,22 @@ class DenseLearner:
         self.model = MLP(64, N_CLASSES, **kw)
 
     def predict(self, X):
+        """Class probabilities for one image or a batch."""
         return np.asarray(self.model.predict(X))
 
     def learn(self, X, Y):
+        """One SGD step per sample (plus ER's replays), labels as one-hot targets."""
         T = np.eye(N_CLASSES, dtype=np.float32)[np.asarray(Y)]
         self.model.learn(X, T)
 
     def boundary(self, X, Y):
+        """A task boundary: EWC adds its Fisher from ``X, Y``, SI its importance."""
         if self.kind in ("ewc", "si"):
             self.model.end_task(X, np.eye(N_CLASSES)[np.asarray(Y)])
 
 
 def make(method, seed, params, off=()):
+    """A fresh learner of ``method`` (a key of ``GRIDS``) at grid point ``params``."""
     if method.startswith("lpn"):
         return LPNLearner(seed, replay=REPLAY if method == "lpn_replay" else 0, off=off,
                           **params)
@@ -247,6 +254,7 @@ def run_stream(model, stream, task_free=False, shuffle_seed=None):
 
 
 def one_run(method, seed, params, make_stream, task_free, off=()):
+    """One learner on the stream of ``seed``; the joint learners get it shuffled."""
     stream = make_stream(seed)
     model = make(method, seed, params, off)
     joint = method in ("joint", "lpn_joint")
@@ -338,6 +346,7 @@ def curves(res):
 
 
 def details(res):
+    """The flat ``details`` dict of a result: per learner and ablation, means and stds."""
     d = {"seeds": res["seeds"], "buffer": BUFFER, "replay_per_sample": REPLAY,
          "window": WINDOW, "grid": res["grid"]}
     for m, agg in res["methods"].items():
@@ -355,5 +364,6 @@ def details(res):
 
 
 def fmt(res, m):
+    """``mean±std`` of learner ``m``'s ACC, for criterion strings."""
     a = res["methods"][m]["acc"]
     return f"{a['mean']:.3f}±{a['std']:.3f}"

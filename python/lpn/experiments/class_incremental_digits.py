@@ -16,11 +16,13 @@ METRIC = "ACC (class-incremental, one head, mean final accuracy)"
 
 
 def stream(quick):
+    """``seed -> stream`` at full or --quick size."""
     frac = D.QUICK_FRACTION if quick else 1.0
     return lambda s: tasks.class_incremental_digits(s, D.N_TASKS, fraction=frac)
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); ``bar`` receives progress ticks."""
     res = D.evaluate_all(stream(quick), seed, quick, bar)
     M = res["methods"]
     acc = {m: M[m]["acc"]["mean"] for m in M}

@@ -39,7 +39,7 @@ def _config(quick):
             "P_sweep": (8, 16, 32, 48, 64, 96, 128, 192)}
 
 
-def lags_in_window(s, c):
+def _lags_in_window(s, c):
     return s["lags"] <= c["W"]
 
 
@@ -67,7 +67,7 @@ def _one(P, c, seed, rng):
                       ("hebbian", HebbianMemory(c["n_key"], c["V"]))):
         mem.learn(s["keys"], targets)
         pred = mem.predict(s["keys"][pos]).argmax(1)
-        dense_ok[name] = np.where(lags_in_window(s, c), 1.0, (pred == vals).astype(float))
+        dense_ok[name] = np.where(_lags_in_window(s, c), 1.0, (pred == vals).astype(float))
     lags = s["lags"]
     in_window = lags <= c["W"]
     # Outside the window the window reader knows nothing and guesses uniformly; its

@@ -22,11 +22,13 @@ QUICK_FRACTION = 0.04
 
 
 def stream(quick):
+    """``seed -> stream`` at full or --quick size."""
     frac = QUICK_FRACTION if quick else FRACTION
     return lambda s: tasks.permuted_digits(s, D.N_TASKS, fraction=frac)
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); ``bar`` receives progress ticks."""
     res = D.evaluate_all(stream(quick), seed, quick, bar)
     M = res["methods"]
     acc = {m: M[m]["acc"]["mean"] for m in M}

@@ -18,11 +18,13 @@ BLUR = 0.75  # sort key task + U(-0.75, 0.75): each task overlaps both neighbour
 
 
 def stream(quick):
+    """``seed -> stream`` at full or --quick size."""
     frac = D.QUICK_FRACTION if quick else 1.0
     return lambda s: tasks.class_incremental_digits(s, D.N_TASKS, fraction=frac, blur=BLUR)
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); ``bar`` receives progress ticks."""
     res = D.evaluate_all(stream(quick), seed, quick, bar, task_free=True)
     M = res["methods"]
     acc = {m: M[m]["acc"]["mean"] for m in M}
