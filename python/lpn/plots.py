@@ -146,6 +146,11 @@ def _long_context(res, fig):
     ax1.legend(fontsize=8)
     ax2.plot(c["P"], c["lpn_recall_vs_P"], "o-", color=LPN_C, label="window + LPN memory")
     ax2.plot(c["P"], c["baseline_recall_vs_P"], "s-", color=BASE_C, label="window alone")
+    for key, label, col in (("delta_recall_vs_P", "window + dense delta memory", "tab:red"),
+                            ("hebbian_recall_vs_P", "window + dense Hebbian memory",
+                             "tab:purple")):
+        if key in c:
+            ax2.plot(c["P"], c[key], "^--", color=col, label=label)
     ax2.axvline(c["capacity"][0], color="k", ls=":", label="stated capacity")
     ax2.axhline(0.95, color="r", ls="--", lw=0.8, label="95%")
     ax2.set_xlabel("facts stored P")
@@ -173,6 +178,37 @@ def _split_digits(res, fig):
     ax2.legend(fontsize=8)
 
 
+def _digits_cl(res, fig):
+    """Label-free digits: seen-task accuracy per learner, final ACC ± std, ablation bars."""
+    c = res["curves"]
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for m in c["models"]:
+        seen = c[f"{m}_seen_acc"]
+        style = "o-" if m.startswith("lpn") else "s--"
+        ax1.plot(range(1, len(seen) + 1), seen, style, ms=3, label=m)
+    ax1.set_xlabel("tasks seen")
+    ax1.set_ylabel("mean accuracy on tasks seen so far")
+    ax1.set_ylim(0, 1.02)
+    ax1.legend(fontsize=7)
+    x = np.arange(len(c["models"]))
+    colors = [LPN_C if m.startswith("lpn") else BASE_C for m in c["models"]]
+    ax2.bar(x, c["acc"], 0.6, yerr=c["acc_std"], color=colors, capsize=2)
+    ax2.set_xticks(x)
+    ax2.set_xticklabels(c["models"], fontsize=7, rotation=45, ha="right")
+    ax2.set_ylabel("final ACC (mean ± std over seeds)")
+    ax2.set_ylim(0, 1.02)
+    if c["ablation"]:
+        full = c["acc"][c["models"].index("lpn_replay")]
+        xa = np.arange(len(c["ablation"]) + 1)
+        ax3.bar(xa, [full, *c["ablation_acc"]], 0.6,
+                color=[LPN_C] + ["tab:gray"] * len(c["ablation"]))
+        ax3.set_xticks(xa)
+        ax3.set_xticklabels(["full", *[f"no {a}" for a in c["ablation"]]], fontsize=7,
+                            rotation=45, ha="right")
+        ax3.set_ylabel("LPN+replay ACC, one mechanism off")
+        ax3.set_ylim(0, 1.02)
+
+
 PLOTTERS = {
     "regression": _regression,
     "partitioned_memory": _partitioned,
@@ -182,6 +218,9 @@ PLOTTERS = {
     "replay": _replay,
     "long_context_memory": _long_context,
     "split_digits": _split_digits,
+    "class_incremental_digits": _digits_cl,
+    "permuted_digits": _digits_cl,
+    "task_free_digits": _digits_cl,
 }
 
 from .plots_memory import MEMORY_PLOTTERS  # noqa: E402

@@ -1,4 +1,4 @@
-"""The experiment suite of DESIGN.md §7.
+"""The experiment suite (docs/experiments.md).
 
 ``run(name, seed=0, quick=False, progress=True)`` returns a plain dict (JSON-ready):
 ``name, metric, lpn, baseline, criterion, passed, details, curves, seconds``.
@@ -21,6 +21,11 @@ NAMES = (
     "replay",
     "long_context_memory",
     "split_digits",
+    # continual learning without task labels (one head, no task id)
+    "class_incremental_digits",
+    "permuted_digits",
+    "task_free_digits",
+    # recall memory
     "recall_scenarios",
     "recall_digits",
     "recall_usage",
