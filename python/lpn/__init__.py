@@ -4,7 +4,8 @@ differentiation, with a Rust engine."""
 from . import _lpn
 from ._lpn import get_num_threads, set_num_threads
 from .config import LayerSpec, LearnConfig
-from .network import Layer, Network
+from .network import Layer, LowFanInWarning, Network, radius_for_fan_in
+from .sweeps import sweep
 
 __version__: str = _lpn.__version__
 
@@ -13,7 +14,11 @@ __all__ = [
     "LearnConfig",
     "Layer",
     "Network",
+    "LowFanInWarning",
+    "radius_for_fan_in",
+    "sweep",
     "get_num_threads",
     "set_num_threads",
     "__version__",
 ]
+
