@@ -362,10 +362,10 @@ class Network:
         return out
 
     def _check_fan_in(self) -> None:
-        """A layer without synapses cannot learn: an error. A layer whose receptive field was
-        left at the default (radius 0.1, no fan_in) and gives some output fewer than half of
-        its inputs gets a `LowFanInWarning`: the default is a local map, rarely what a
-        first readout wants (LayerSpec(64, 10) reads 12-13 of 64 pixels per output)."""
+        """A layer without synapses cannot learn: an error. A narrowing layer (n_out < n_in)
+        at the default receptive field (radius 0.1, no fan_in) that gives some output fewer
+        than half of its inputs gets a `LowFanInWarning`: the default suits same-size local
+        maps, rarely a readout (LayerSpec(64, 10) reads 12-13 of 64 pixels per output)."""
         default_radius = LayerSpec(1, 1).radius
         reports = self._engine.stats()["layers"]
         for k, (spec, report) in enumerate(zip(self._specs, reports)):
@@ -375,8 +375,9 @@ class Network:
                     f"radius={spec.radius}) has no synapses: no compatible input lies within "
                     f"the radius of any output. Use a larger radius, e.g. "
                     f"radius=lpn.radius_for_fan_in({spec.n_in}, 16), or check the tags")
-            if spec.fan_in is not None or spec.radius != default_radius:
-                continue  # a receptive field chosen on purpose
+            if spec.fan_in is not None or spec.radius != default_radius \
+                    or spec.n_out >= spec.n_in:
+                continue  # a receptive field chosen on purpose, or a same-size local map
             row = self.fan_in()[k]
             low = row["min"] if row["min"] is not None else row["mean"]
             if low < spec.n_in / 2:

@@ -20,10 +20,11 @@ import itertools
 import json
 import math
 import os
+import sys
 import traceback
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-__all__ = ["available_cores", "cells", "sweep", "summarize"]
+__all__ = ["available_cores", "cells", "sweep", "summarize", "table_md"]
 
 Setting = Dict[str, Any]
 Cell = Tuple[str, int, Setting]
@@ -328,3 +329,78 @@ def plot_summary(summary: Mapping[str, Any], path: str) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# -- command line: lpn sweep ---------------------------------------------------------------
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_seeds(text: str) -> List[int]:
+    """"5" -> 0..4; "3-6" -> 3..6; "0,2,7" -> those."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        if "-" in text.strip("-"):
+            lo, hi = text.split("-", 1)
+            return list(range(int(lo), int(hi) + 1))
+        return list(range(int(text)))
+    except ValueError:
+        raise ValueError(f"--seeds must be a count (5), a range (3-6) or a list (0,2,7), "
+                         f"got {text!r}") from None
+
+
+def add_cli_parser(sub: Any) -> None:
+    from .experiments import NAMES
+
+    p = sub.add_parser("sweep", help="experiments x seeds x config overrides, in parallel",
+                       description="Run every (experiment, seed, setting) cell, skip cells "
+                       "finished by an earlier run, write sweep.md/.json/.png to --out.")
+    p.add_argument("names", nargs="+", choices=[*NAMES, "all"], metavar="NAME",
+                   help=f"experiments ({', '.join(NAMES)}) or 'all'")
+    p.add_argument("--seeds", default="3", help="count (3), range (0-4) or list (0,2,7); "
+                   "default 3")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="LearnConfig override values (repeat for a grid), e.g. --set lr=0.2,0.5")
+    p.add_argument("--jobs", type=int, default=None, help="parallel cells (default: cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="lpn threads per cell (default: cores // jobs)")
+    p.add_argument("--backend", choices=("joblib", "ray"), default="joblib")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
+    p.add_argument("--quick", action="store_true", help="small CI-sized experiments")
+    p.add_argument("--out", default="sweep", help="output and cache directory (default ./sweep)")
+
+
+def cli_main(args: Any) -> int:
+    """Exit status 0 when every cell ran (criteria may fail: the table says), 1 when a cell
+    failed, 2 for a usage error."""
+    try:
+        seeds = _parse_seeds(args.seeds)
+        grid: Dict[str, List[Any]] = {}
+        for item in args.set:
+            field, sep, values = item.partition("=")
+            if not sep or not field.strip() or not values.strip():
+                raise ValueError(f"--set takes FIELD=V1,V2,..., got {item!r}")
+            grid[field.strip()] = [_parse_value(v) for v in values.split(",")]
+        names = list(dict.fromkeys(args.names))
+        res = sweep("all" if "all" in names else names, seeds, grid or None, quick=args.quick,
+                    n_jobs=args.jobs, backend=args.backend, address=args.address,
+                    threads=args.threads, out=args.out, verbose=True)
+    except (ValueError, TypeError) as exc:
+        print(f"lpn sweep: error: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(table_md(res))
+    print(f"{res['ran']} cells run, {res['cached']} cached; results in "
+          f"{os.path.abspath(args.out)}")
+    return 1 if res["failed"] else 0
