@@ -7,15 +7,15 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits, make_regression  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_regression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import lpn  # noqa: E402
-from lpn.sklearn import LPNClassifier, LPNRegressor  # noqa: E402
+import lpn
+from lpn.sklearn import LPNClassifier, LPNRegressor
 
 
 @parametrize_with_checks([LPNRegressor(random_state=0), LPNClassifier(random_state=0),

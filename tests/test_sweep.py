@@ -11,7 +11,6 @@ from lpn import experiments, sweeps
 from lpn.cli import main
 from lpn.experiments import _common
 
-
 # long_context_memory is the fastest experiment in quick form (well under a second): one-shot
 # writes at lr 1 recall every fact; at lr 0.2 they are too weak (recall 0.64 / 0.78, seeds 0/1).
 FAST = "long_context_memory"
