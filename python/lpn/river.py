@@ -41,6 +41,18 @@ CLASSIFIER_LR = 0.1
 class _DictInputs:
     """Maps dict keys to input slots; shared by both estimators."""
 
+    # Set by the estimators' __init__ (river reads parameters off the instance).
+    hidden_layer_sizes: Optional[Sequence[int]]
+    radius: Optional[float]
+    fan_in: Optional[int]
+    activation: str
+    lr: Optional[float]
+    budget: Optional[float]
+    config: Any
+    max_features: int
+    seed: Optional[int]
+    _net: Any
+
     def _init_inputs(self) -> None:
         self._slots: Dict[Hashable, int] = {}
         self._net = None
@@ -53,7 +65,7 @@ class _DictInputs:
             new = [k for k in x if k not in self._slots]
             if new:
                 try:
-                    new.sort()
+                    new.sort()  # type: ignore[call-arg]
                 except TypeError:  # keys of mixed types: a total order on their text
                     new.sort(key=lambda k: (type(k).__name__, repr(k)))
                 for k in new:
@@ -200,7 +212,7 @@ class LPNClassifier(_DictInputs, base.Classifier):
         t[k] = 1.0
         self._net.learn(v, t)
 
-    def predict_proba_one(self, x: dict) -> Dict[Hashable, float]:
+    def predict_proba_one(self, x: dict, **kwargs: Any) -> Dict[Any, float]:
         if self._net is None or not self._classes:
             return {}
         out = self._net.predict(self._vector(x, grow=False)).astype(np.float64)
@@ -211,8 +223,8 @@ class LPNClassifier(_DictInputs, base.Classifier):
         p /= p.sum()
         return {c: float(pc) for c, pc in zip(labels, p)}
 
-    def predict_one(self, x: dict, **kwargs: Any) -> Optional[Hashable]:
+    def predict_one(self, x: dict, **kwargs: Any) -> Any:
         proba = self.predict_proba_one(x)
         if not proba:
             return None
-        return max(proba, key=proba.get)
+        return max(proba, key=lambda c: proba[c])
