@@ -9,6 +9,7 @@ pytest.importorskip("sklearn")
 
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_regression
+from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -35,6 +36,10 @@ def test_digits_defaults_in_a_pipeline(digits):
     Xtr, Xte, ytr, yte = digits
     model = make_pipeline(StandardScaler(), LPNClassifier(random_state=0)).fit(Xtr, ytr)
     acc = model.score(Xte, yte)
+    sgd = make_pipeline(StandardScaler(), SGDClassifier(max_iter=5, tol=None, random_state=0))
+    sgd_acc = sgd.fit(Xtr, ytr).score(Xte, yte)
+    print(f"digits test accuracy: LPNClassifier() {acc:.4f}, SGDClassifier 5 passes "
+          f"{sgd_acc:.4f}")
     assert acc >= 0.93, acc
     proba = model.predict_proba(Xte)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)

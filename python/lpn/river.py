@@ -9,7 +9,7 @@ has been trained as "not this class" on every earlier sample, which is what one-
 needs. Before the first `learn_one`, `predict_one` gives 0.0 (regressor) or None (classifier)
 and `predict_proba_one` an empty dict.
 
-Needs the `river` extra: ``pip install "lpn[river]"``.
+Needs the `river` extra: ``pip install 'lpn-pheromone[river]'``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 try:
     from river import base
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('lpn.river needs river: pip install "lpn[river]"') from exc
+    raise ImportError("lpn.river needs river: pip install 'lpn-pheromone[river]'") from exc
 
 from . import _estimators
 

@@ -6,7 +6,7 @@ Both wrap an `lpn.Network`: the architecture (`hidden_layer_sizes`, `radius`, `f
 `fit` learns `max_iter` online passes over the data (shuffled each pass when `shuffle`);
 `partial_fit` learns one pass in the given order. The fitted network is `net_`.
 
-Needs the `sklearn` extra: ``pip install "lpn[sklearn]"``.
+Needs the `sklearn` extra: ``pip install 'lpn-pheromone[sklearn]'``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ try:
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('lpn.sklearn needs scikit-learn: pip install "lpn[sklearn]"') from exc
+    raise ImportError("lpn.sklearn needs scikit-learn: pip install 'lpn-pheromone[sklearn]'") from exc
 
 from . import _estimators
 from .network import Network

@@ -134,7 +134,7 @@ def _joblib_results(todo: List[Cell], quick: bool, n_jobs: int,
     try:
         from joblib import Parallel, delayed
     except ImportError as exc:  # pragma: no cover - joblib comes with scikit-learn
-        raise ImportError('lpn sweeps need joblib: pip install "lpn[experiments]"') from exc
+        raise ImportError("lpn sweeps need joblib: pip install 'lpn-pheromone[experiments]'") from exc
     if n_jobs == 1:
         for c in todo:
             yield c, _run_cell(c, quick, threads)
@@ -148,12 +148,13 @@ def _ray_results(todo: List[Cell], quick: bool, n_jobs: Optional[int], address: 
     try:
         import ray
     except ImportError as exc:
-        raise ImportError('the Ray backend needs ray: pip install "lpn[ray]"') from exc
+        raise ImportError("the Ray backend needs ray: pip install 'lpn-pheromone[ray]'") from exc
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     jobs = max(1, min(len(todo), n_jobs or cpus))
-    per = threads or max(1, cpus // jobs)
+    # A task asking for more CPUs than the cluster has would never be scheduled.
+    per = min(cpus, threads) if threads else max(1, cpus // jobs)
     remote = ray.remote(num_cpus=per)(_run_cell)
     pending = {remote.remote(c, quick, per): c for c in todo}
     while pending:
