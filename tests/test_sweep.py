@@ -129,3 +129,19 @@ def test_ray_backend_on_a_local_instance(tmp_path):
     local = [experiments.run(FAST, seed=s, quick=True, progress=False,
                              overrides={"lr": 0.2})["lpn"] for s in (0, 1)]
     assert row["lpn_mean"] == sum(local) / 2  # the same numbers as a local run
+
+
+def test_lpn_honours_omp_num_threads_in_worker_processes():
+    import subprocess
+    import sys
+
+    code = "import lpn; print(lpn.get_num_threads())"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("RAYON_NUM_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "1"
+    env["RAYON_NUM_THREADS"] = "2"  # rayon's own variable wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "2"
