@@ -144,6 +144,7 @@ class LPNRegressor(_DictInputs, base.Regressor):
         yield {"hidden_layer_sizes": (8,), "seed": 1}
 
     def learn_one(self, x: dict, y: float) -> None:
+        """One step of the rule on `x` (a dict of numbers) towards the number `y`."""
         try:
             t = float(y)
         except (TypeError, ValueError):
@@ -156,6 +157,7 @@ class LPNRegressor(_DictInputs, base.Regressor):
         self._net.learn(v, np.array([t], dtype=np.float32))
 
     def predict_one(self, x: dict) -> float:
+        """The prediction for `x` (0.0 before the first `learn_one`)."""
         if self._net is None:
             return 0.0
         return float(self._net.predict(self._vector(x, grow=False))[0])
@@ -200,6 +202,7 @@ class LPNClassifier(_DictInputs, base.Classifier):
         yield {"hidden_layer_sizes": (8,), "seed": 1}
 
     def learn_one(self, x: dict, y: Hashable) -> None:
+        """One step towards the one-hot target of label `y` (any hashable); a new label takes the next output."""
         if y not in self._classes:
             if len(self._classes) >= self.max_classes:
                 raise ValueError(f"label {y!r} would be class number {len(self._classes) + 1}, "
@@ -213,6 +216,7 @@ class LPNClassifier(_DictInputs, base.Classifier):
         self._net.learn(v, t)
 
     def predict_proba_one(self, x: dict, **kwargs: Any) -> Dict[Any, float]:
+        """Softmax over the labels seen so far of the outputs / `temperature`; `{}` before any label."""
         if self._net is None or not self._classes:
             return {}
         out = self._net.predict(self._vector(x, grow=False)).astype(np.float64)
@@ -224,6 +228,7 @@ class LPNClassifier(_DictInputs, base.Classifier):
         return {c: float(pc) for c, pc in zip(labels, p)}
 
     def predict_one(self, x: dict, **kwargs: Any) -> Any:
+        """The most probable label seen so far, or None before the first `learn_one`."""
         proba = self.predict_proba_one(x)
         if not proba:
             return None

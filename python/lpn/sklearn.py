@@ -124,6 +124,7 @@ class LPNRegressor(RegressorMixin, _LPNBase):
     """
 
     def fit(self, X: Any, y: Any) -> "LPNRegressor":
+        """Build a fresh network and learn `max_iter` passes over `X, y` (y: (n,) or (n, n_targets))."""
         X, Y = self._check_xy(X, y, reset=True)
         rng = check_random_state(self.random_state)
         self.net_ = self._new_network(X.shape[1], Y.shape[1], rng)
@@ -131,6 +132,7 @@ class LPNRegressor(RegressorMixin, _LPNBase):
         return self
 
     def partial_fit(self, X: Any, y: Any) -> "LPNRegressor":
+        """One pass over `X, y` in order; the first call builds the network."""
         first = not hasattr(self, "net_")
         X, Y = self._check_xy(X, y, reset=first)
         if first:
@@ -199,6 +201,7 @@ class LPNClassifier(ClassifierMixin, _LPNBase):
         self.temperature = temperature
 
     def fit(self, X: Any, y: Any) -> "LPNClassifier":
+        """Build a fresh network (one output per class in `y`) and learn `max_iter` passes."""
         X, y = _validate_data(self, X, y, reset=True, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         self.classes_ = unique_labels(y)
@@ -260,10 +263,12 @@ class LPNClassifier(ClassifierMixin, _LPNBase):
         return out
 
     def predict(self, X: Any) -> np.ndarray:
+        """The class of the largest output for each sample."""
         out = self._outputs(X)
         return self.classes_[np.argmax(out, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Softmax of the outputs divided by `temperature`, columns in `classes_` order."""
         out = self._outputs(X)
         t = float(self.temperature)
         if not np.isfinite(t) or t <= 0:
@@ -274,4 +279,5 @@ class LPNClassifier(ClassifierMixin, _LPNBase):
         return p / p.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The log of `predict_proba`."""
         return np.log(self.predict_proba(X))

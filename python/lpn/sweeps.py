@@ -289,6 +289,7 @@ def _setting_text(over: Mapping[str, Any]) -> str:
 
 
 def table_md(summary: Mapping[str, Any]) -> str:
+    """The summary as a Markdown table, failed cells listed below it."""
     lines = ["| experiment | setting | metric | LPN (mean ± 95% CI) | baseline (mean ± 95% CI) | "
              "passed | failed |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in summary["rows"]:
@@ -362,6 +363,7 @@ def _parse_seeds(text: str) -> List[int]:
 
 
 def add_cli_parser(sub: Any) -> None:
+    """Add the `lpn sweep` subcommand to the `lpn` command's subparsers."""
     from .experiments import NAMES
 
     p = sub.add_parser("sweep", help="experiments x seeds x config overrides, in parallel",
