@@ -69,11 +69,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     r.add_argument("--quick", action="store_true", help="small CI-sized versions")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from .sweeps import add_cli_parser
+
+    add_cli_parser(sub)
     return p
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "sweep":
+        from .sweeps import cli_main
+
+        return cli_main(args)
     from . import experiments, plots
 
     names = list(experiments.NAMES) if args.name == "all" else [args.name]

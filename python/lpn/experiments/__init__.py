@@ -1,16 +1,21 @@
 """The experiment suite (docs/experiments.md).
 
-``run(name, seed=0, quick=False, progress=True)`` returns a plain dict (JSON-ready):
-``name, metric, lpn, baseline, criterion, passed, details, curves, seconds``.
-``quick=True`` shrinks every experiment to CI size without changing what it checks.
+``run(name, seed=0, quick=False, progress=True, overrides=None)`` returns a plain dict
+(JSON-ready): ``name, metric, lpn, baseline, criterion, passed, details, curves, seconds,
+seed, quick, overrides``. ``quick=True`` shrinks every experiment to CI size without changing
+what it checks. ``overrides`` (a dict of ``LearnConfig`` fields) is applied on top of every
+LearnConfig the experiment builds (experiments build theirs through
+``_common.learn_config``); an experiment that builds none with overrides given is an error,
+so an override is never silently ignored.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
+from typing import Any, Mapping, Optional
 
-from ._common import Bar
+from ._common import Bar, check_overrides, config_overrides
 
 NAMES = (
     "regression",
@@ -40,14 +45,21 @@ def module(name: str):
     return importlib.import_module(f"{__name__}.{name}")
 
 
-def run(name: str, seed: int = 0, quick: bool = False, progress: bool = True) -> dict:
+def run(name: str, seed: int = 0, quick: bool = False, progress: bool = True,
+        overrides: Optional[Mapping[str, Any]] = None) -> dict:
+    """Run one experiment; see the module docstring for the result and `overrides`."""
     mod = module(name)
+    over = check_overrides(overrides)
     bar = Bar(name, progress)
     t0 = time.perf_counter()
     try:
-        out = mod.run(int(seed), bool(quick), bar)
+        with config_overrides(over) as applied:
+            out = mod.run(int(seed), bool(quick), bar)
     finally:
         bar.close()
+    if over and not applied:
+        raise ValueError(f"experiment {name!r} built no LearnConfig through "
+                         f"experiments._common.learn_config, so overrides {over} cannot apply")
     result = {
         "name": name,
         "metric": mod.METRIC,
@@ -60,5 +72,6 @@ def run(name: str, seed: int = 0, quick: bool = False, progress: bool = True) ->
         "seconds": time.perf_counter() - t0,
         "seed": int(seed),
         "quick": bool(quick),
+        "overrides": over,
     }
     return result

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+from typing import Any, Dict, Iterator, Mapping, Optional
+
 import numpy as np
 
 from ..baselines import MLP
+from ..config import LearnConfig
 
 
 class Bar:
@@ -81,3 +87,56 @@ def mlp(n_in, n_out, seed, **kw) -> MLP:
     kw.setdefault("lr", 0.1)
     return MLP(n_in, n_out, seed=seed, **kw)
 
+
+
+# -- config overrides (sweeps) -------------------------------------------------------------
+# `experiments.run(..., overrides=...)` sets these for the duration of one run; every
+# experiment builds its LearnConfig through `learn_config`, which applies them on top of the
+# experiment's own settings. A context variable, so concurrent runs in threads stay apart.
+_OVERRIDES: contextvars.ContextVar[Optional[Dict[str, Any]]] = contextvars.ContextVar(
+    "lpn_experiment_overrides", default=None)
+_APPLIED: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
+    "lpn_experiment_overrides_applied", default=None)
+
+
+def check_overrides(overrides: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """`overrides` as a plain dict of LearnConfig fields, each value validated by LearnConfig;
+    a ValueError naming unknown fields."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides must be a dict of LearnConfig fields, got "
+                        f"{type(overrides).__name__}")
+    known = {f.name for f in dataclasses.fields(LearnConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown LearnConfig field(s) in overrides: {', '.join(unknown)}; "
+                         f"expected some of {', '.join(sorted(known))}")
+    out = dict(overrides)
+    LearnConfig().replace(**out)  # validates every value
+    return out
+
+
+@contextlib.contextmanager
+def config_overrides(overrides: Mapping[str, Any]) -> Iterator[list]:
+    """Apply `overrides` to every `learn_config` call inside the block; yields a list that
+    collects each LearnConfig built, so the caller can see whether they were used."""
+    applied: list = []
+    tok_o = _OVERRIDES.set(dict(overrides))
+    tok_a = _APPLIED.set(applied)
+    try:
+        yield applied
+    finally:
+        _OVERRIDES.reset(tok_o)
+        _APPLIED.reset(tok_a)
+
+
+def learn_config(**fields: Any) -> LearnConfig:
+    """The experiment's `LearnConfig(**fields)` with the active overrides on top. Every
+    experiment builds its config here, so `run(..., overrides=...)` reaches all of them."""
+    over = _OVERRIDES.get()
+    cfg = LearnConfig(**{**fields, **over}) if over else LearnConfig(**fields)
+    applied = _APPLIED.get()
+    if applied is not None:
+        applied.append(cfg)
+    return cfg

@@ -12,7 +12,7 @@ import numpy as np
 import lpn
 
 from .. import metrics, tasks
-from ._common import learn_in_chunks, mlp, rel_mse
+from ._common import learn_config, learn_in_chunks, mlp, rel_mse
 
 N, RADIUS, DIM, CORR = 64, 0.1, 4, 0.7
 # "B is learned": B's relative test error after training on B must be at most this, for
@@ -63,7 +63,7 @@ BASE_CONFIG = {"lr": 0.5, "budget": 0.3, "budget_min": 0.3}
 def lpn_net(seed, **cfg_overrides):
     cfg = dict(BASE_CONFIG)
     cfg.update(cfg_overrides)
-    return lpn.Network([lpn.LayerSpec(N, N, radius=RADIUS)], config=lpn.LearnConfig(**cfg),
+    return lpn.Network([lpn.LayerSpec(N, N, radius=RADIUS)], config=learn_config(**cfg),
                        seed=seed)
 
 

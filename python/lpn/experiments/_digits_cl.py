@@ -44,6 +44,7 @@ import lpn
 
 from .. import metrics
 from ..baselines import MLP, softmax
+from ._common import learn_config
 
 N_TASKS = 5
 N_CLASSES = 10
@@ -104,7 +105,7 @@ class LPNLearner:
                            activation="tanh")
         l2 = lpn.LayerSpec(h * h, N_CLASSES, dims=2, radius=1.0, in_shape=(h, h),
                            out_shape=(2, 5))
-        self.net = lpn.Network([l1, l2], config=lpn.LearnConfig(**cfg), seed=seed)
+        self.net = lpn.Network([l1, l2], config=learn_config(**cfg), seed=seed)
         self.softmax = "readout" not in self.off
         self.replay = int(replay)
         self.balanced = "replay_policy" not in self.off

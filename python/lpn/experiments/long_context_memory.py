@@ -23,6 +23,7 @@ import lpn
 
 from .. import metrics, tasks
 from ..baselines import NLMS, HebbianMemory
+from ._common import learn_config
 
 NAME = "long_context_memory"
 METRIC = "recall at lag >= 4W (P = capacity)"
@@ -51,7 +52,7 @@ def _one(P, c, seed, rng):
     # step after a loss increase is "expanding" and re-deals the quota as f*|C|*h_j/mean(h),
     # which at f = 1 gives rows with below-average h *fewer* than all their synapses, and
     # those writes are no longer exact (seen: 2 of 8 facts lost at P = 8).
-    cfg = lpn.LearnConfig(lr=1.0, budget=1.0, budget_min=1.0, budget_max=1.0,
+    cfg = learn_config(lr=1.0, budget=1.0, budget_min=1.0, budget_max=1.0,
                           kappa_short=0.0, kappa_long=0.0, rho_short=0.5, rho_trace=1.0)
     net = lpn.Network([spec], config=cfg, seed=seed)
     pos = s["fact_positions"]

@@ -7,7 +7,7 @@ import numpy as np
 import lpn
 
 from .. import metrics, tasks
-from ._common import learn_in_chunks, mlp, rel_mse
+from ._common import learn_config, learn_in_chunks, mlp, rel_mse
 
 NAME = "partitioned_memory"
 B_BOUND = 0.05
@@ -32,7 +32,7 @@ def run(seed: int, quick: bool, bar) -> dict:
 
     spec = lpn.LayerSpec(n, n, radius=radius, in_tags=in_tags.tolist(),
                          out_tags=out_tags.tolist())
-    net = lpn.Network([spec], config=lpn.LearnConfig(lr=0.5, budget=0.3), seed=seed)
+    net = lpn.Network([spec], config=learn_config(lr=0.5, budget=0.3), seed=seed)
     base = mlp(n, n, seed)
     bar.add_total(2 * n_tasks * steps)
 

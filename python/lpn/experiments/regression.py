@@ -8,7 +8,7 @@ import lpn
 
 from .. import tasks
 from ..baselines import NLMS
-from ._common import learn_in_chunks, mlp, rel_mse
+from ._common import learn_config, learn_in_chunks, mlp, rel_mse
 
 NAME = "regression"
 METRIC = "test MSE / target variance"
@@ -26,7 +26,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     Xte = tasks.gaussian_inputs(500, n, rng)
     Tte = (Xte @ W.T).astype(np.float32)
 
-    cfg = lpn.LearnConfig(lr=0.5, budget=0.3)
+    cfg = learn_config(lr=0.5, budget=0.3)
     net = lpn.Network([lpn.LayerSpec(n, n, radius=radius)], config=cfg, seed=seed)
     base = mlp(n, n, seed)
     # The fair dense counterpart of a local linear map: a dense linear model with the very

@@ -15,7 +15,7 @@ import numpy as np
 import lpn
 
 from .. import metrics, tasks
-from ._common import learn_in_chunks, mlp
+from ._common import learn_config, learn_in_chunks, mlp
 
 NAME = "split_digits"
 METRIC = "ACC (task-incremental, mean final accuracy)"
@@ -41,7 +41,7 @@ def build_lpn(seed, radius=0.3, lr=0.2, budget=0.3):
     l2 = lpn.LayerSpec(n_h, 2 * N_TASKS, dims=2, radius=1.0, in_shape=(h, w),
                        out_shape=(2, N_TASKS), in_tags=hidden_tags.tolist(),
                        out_tags=out_tags.tolist())
-    cfg = lpn.LearnConfig(lr=lr, budget=budget)
+    cfg = learn_config(lr=lr, budget=budget)
     return lpn.Network([l1, l2], config=cfg, seed=seed), out_tags
 
 

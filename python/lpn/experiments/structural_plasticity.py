@@ -8,7 +8,7 @@ import lpn
 
 from .. import tasks
 from ..baselines import NLMS
-from ._common import learn_in_chunks, mlp, rel_mse
+from ._common import learn_config, learn_in_chunks, mlp, rel_mse
 
 NAME = "structural_plasticity"
 METRIC = "final test MSE / target variance"
@@ -36,7 +36,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     Tte = (Xte @ W.T).astype(np.float32)
 
     def make(every):
-        cfg = lpn.LearnConfig(lr=0.5, budget=0.3, restructure_every=every)
+        cfg = learn_config(lr=0.5, budget=0.3, restructure_every=every)
         return lpn.Network([lpn.LayerSpec(N, N, radius=RADIUS)], config=cfg, seed=seed)
 
     grow_net = make(RESTRUCTURE_EVERY)
