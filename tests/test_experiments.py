@@ -8,8 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from lpn import experiments, plots, tasks
-from lpn.cli import main
+# The experiment suite needs the `experiments` extra (the digits data set and the plots).
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+from lpn import experiments, plots, tasks  # noqa: E402
+from lpn.cli import main  # noqa: E402
 
 KEYS = {"name", "metric", "lpn", "baseline", "criterion", "passed", "details", "curves",
         "seconds"}

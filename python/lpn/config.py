@@ -1,4 +1,4 @@
-"""Layer specifications and learning hyper-parameters (DESIGN.md §2–§5).
+"""Layer specifications and learning hyper-parameters (docs/rule.md).
 
 Both are plain frozen dataclasses: they validate on construction, print readably, compare by
 value, and travel to the engine (and into checkpoints) as JSON.
@@ -120,7 +120,7 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class LearnConfig:
-    """Every hyper-parameter of DESIGN.md §3–§5, with its defaults (see docs/rule-notes.md)."""
+    """Every hyper-parameter of the rule (docs/rule.md), with its defaults (see docs/rule-notes.md)."""
 
     lr: float = 0.5
     bias_lr: Optional[float] = None

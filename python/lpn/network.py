@@ -114,7 +114,7 @@ class Layer:
 
 
 class Network:
-    """A stack of sparse local layers learning online (DESIGN.md §6).
+    """A stack of sparse local layers learning online (docs/rule.md; API in docs/api.md).
 
     Thread-safe: many threads may `predict` at once while one `learn`s; compute runs with the
     GIL released.

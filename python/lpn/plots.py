@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+from ._extras import require
+
+require("lpn.plots", "experiments", "matplotlib")
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
-import numpy as np
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 __all__ = ["PLOTTERS", "plot_result"]
 

@@ -1,4 +1,4 @@
-"""Plain NumPy reference of the LPN learning step (DESIGN.md §3-§5, docs/rule-notes.md).
+"""Plain NumPy reference of the LPN learning step (docs/rule.md, docs/rule-notes.md).
 
 Tests compare the Rust engine against this module, so it is written for clarity and for
 numerical fidelity rather than speed:
@@ -301,7 +301,7 @@ class ReferenceLayer:
             "steps": self.steps,
         }
 
-    # ---- structural plasticity (DESIGN §5.2) -------------------------------------------------
+    # ---- structural plasticity (docs/rule.md) -------------------------------------------------
 
     def _distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Distance between points ``a`` (..., 2) and ``b`` (..., 2), float64, per-axis periodic
@@ -556,7 +556,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 class ReferenceNetwork:
-    """A stack of ``ReferenceLayer`` s with the engine's network-level step (DESIGN §4)."""
+    """A stack of ``ReferenceLayer`` s with the engine's network-level step (docs/rule.md, networks of layers)."""
 
     def __init__(self, layers: list[ReferenceLayer], config: dict[str, Any]):
         if not layers:
@@ -751,7 +751,7 @@ class ReferenceNetwork:
             layer.consolidate(strength)
 
     def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> tuple[float, float]:
-        """Target-free step of DESIGN §5.4 on layer ``layer``; inputs are network inputs and
+        """Target-free step of docs/rule.md on layer ``layer``; inputs are network inputs and
         pass through the layers below first. Returns ``(G+, G-)``."""
         if not 0 <= layer < len(self.layers):
             raise ValueError(f"layer must be in [0, {len(self.layers)}), got {layer}")

@@ -1,4 +1,4 @@
-"""Seeded data generators for the experiments of DESIGN.md §7.
+"""Seeded data generators for the experiments (docs/experiments.md).
 
 Every generator takes a ``numpy.random.Generator`` (or a seed) and nothing else random, so
 an experiment is reproducible from its seed.  Geometry follows the engine exactly (see

@@ -1,4 +1,4 @@
-"""The experiment suite of DESIGN.md §7.
+"""The experiment suite (docs/experiments.md).
 
 ``run(name, seed=0, quick=False, progress=True)`` returns a plain dict (JSON-ready):
 ``name, metric, lpn, baseline, criterion, passed, details, curves, seconds``.
