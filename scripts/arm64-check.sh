@@ -45,7 +45,8 @@ done_phase
 phase "build the aarch64 wheel (release, fat LTO)"
 rm -rf "$WORK/dist"
 build_start=$(date +%s)
-"$WORK/venv/bin/maturin" build --release --zig --compatibility manylinux2014 \
+# maturin runs zig through `python -m ziglang`: the venv's python must come first on PATH.
+PATH="$WORK/venv/bin:$PATH" maturin build --release --zig --compatibility manylinux2014 \
     --target "$TARGET" -o "$WORK/dist"
 BUILD_S=$(($(date +%s) - build_start))
 WHEEL=$(ls "$WORK"/dist/*.whl)

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from lpn import experiments, plots, tasks  # noqa: E402
-from lpn.cli import main  # noqa: E402
+from lpn import experiments, plots, tasks
+from lpn.cli import main
 
 KEYS = {"name", "metric", "lpn", "baseline", "criterion", "passed", "details", "curves",
         "seconds"}

@@ -74,6 +74,7 @@ class MLP:
 
     # -- parameters as a flat list, for EWC ---------------------------------------------
     def params(self):
+        """The trainable arrays: every weight matrix, then every bias vector."""
         return [*self.W, *self.b]
 
     # -- forward / backward -------------------------------------------------------------
@@ -91,6 +92,7 @@ class MLP:
         return zs, hs
 
     def predict(self, x, mask=None) -> np.ndarray:
+        """Forward pass: `(n_in,) -> (n_out,)` or `(B, n_in) -> (B, n_out)`; masked-out outputs are 0."""
         x = np.asarray(x, dtype=np.float64)
         single = x.ndim == 1
         X = x[None, :] if single else x
@@ -200,12 +202,15 @@ class MLP:
 
 
 def dense_mlp(n_in, n_out, **kw) -> MLP:
+    """The plain online MLP baseline (keywords as :class:`MLP`)."""
     return MLP(n_in, n_out, **kw)
 
 
 def ewc_mlp(n_in, n_out, ewc_lambda=100.0, **kw) -> MLP:
+    """The MLP with elastic weight consolidation (EWC) of strength `ewc_lambda`."""
     return MLP(n_in, n_out, ewc_lambda=ewc_lambda, **kw)
 
 
 def replay_mlp(n_in, n_out, replay_capacity=200, replay=1, **kw) -> MLP:
+    """The MLP with a reservoir replay buffer of `replay_capacity`, `replay` draws per step."""
     return MLP(n_in, n_out, replay_capacity=replay_capacity, replay=replay, **kw)

@@ -148,6 +148,7 @@ class Checkpointer:
         self.lock = threading.Lock()
 
     def after_learn(self, net: "Network") -> None:
+        """Save if the network's sample counter crossed a new multiple of `every`; prune old files."""
         samples = net._engine.samples
         if samples // self.every <= self.last:
             return

@@ -111,6 +111,7 @@ class LayerSpec:
             s(self, "tag_affinity", tuple(tuple(float(v) for v in row) for row in a))
 
     def to_json_dict(self) -> dict:
+        """The fields as plain JSON types, as the engine reads them."""
         d = dataclasses.asdict(self)
         for k in ("in_tags", "out_tags", "tag_affinity", "in_shape", "out_shape"):
             if d[k] is not None:
@@ -180,6 +181,7 @@ class LearnConfig:
                 s(self, f.name, _float(f.name, v))
 
     def to_json_dict(self) -> dict:
+        """The fields as plain JSON types, as the engine reads them."""
         d = dataclasses.asdict(self)
         if not isinstance(d["hidden_signal"], str):
             d["hidden_signal"] = list(d["hidden_signal"])
@@ -191,18 +193,22 @@ class LearnConfig:
 
 
 def specs_to_json(specs: Sequence[LayerSpec]) -> str:
+    """The layer specifications as the engine's JSON."""
     return json.dumps([s.to_json_dict() for s in specs])
 
 
 def config_to_json(cfg: LearnConfig) -> str:
+    """The learning configuration as the engine's JSON."""
     return json.dumps(cfg.to_json_dict())
 
 
 def spec_from_dict(d: dict) -> LayerSpec:
+    """Rebuild a `LayerSpec` from `to_json_dict()` output (validates every field)."""
     return LayerSpec(**d)
 
 
 def config_from_dict(d: dict) -> LearnConfig:
+    """Rebuild a `LearnConfig` from `to_json_dict()` output (validates every field)."""
     known = {f.name for f in dataclasses.fields(LearnConfig)}
     unknown = sorted(set(d) - known)
     if unknown:

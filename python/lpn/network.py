@@ -81,10 +81,12 @@ class Layer:
 
     @property
     def spec(self) -> LayerSpec:
+        """The `LayerSpec` this layer was built from."""
         return self._net.specs[self.index]
 
     @property
     def signal(self) -> str:
+        """How the layer learns: `"output"`, `"feedback"`, `"contrastive"` or `"frozen"`."""
         return self._net._engine.layer_state(self.index)["signal"]
 
     def synapses(self) -> Dict[str, np.ndarray]:
@@ -98,6 +100,7 @@ class Layer:
         return dict(self._net._engine.layer_state(self.index))
 
     def bias(self) -> np.ndarray:
+        """The per-output biases (a fresh float32 copy)."""
         return self.state()["bias"]
 
     def feedback(self) -> Optional[np.ndarray]:
@@ -152,26 +155,32 @@ class Network:
     # -- properties ---------------------------------------------------------------------------
     @property
     def specs(self) -> Tuple[LayerSpec, ...]:
+        """The layer specifications, input side first."""
         return self._specs
 
     @property
     def config(self) -> LearnConfig:
+        """The `LearnConfig` the network learns with."""
         return self._config
 
     @property
     def n_in(self) -> int:
+        """Width of the input vector."""
         return self._engine.n_in
 
     @property
     def n_out(self) -> int:
+        """Width of the output vector."""
         return self._engine.n_out
 
     @property
     def seed(self) -> int:
+        """The seed the network was built with."""
         return self._engine.seed
 
     @property
     def layers(self) -> List[Layer]:
+        """One `Layer` view per layer, for inspection (synapses, state, positions)."""
         return [Layer(self, k) for k in range(self._engine.n_layers)]
 
     # -- compute ------------------------------------------------------------------------------

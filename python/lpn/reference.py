@@ -284,12 +284,14 @@ class ReferenceLayer:
     # ---- inspection -------------------------------------------------------------------------
 
     def synapses(self) -> dict[str, np.ndarray]:
+        """Fresh copies of the synapse arrays, as `Layer.synapses()` returns them."""
         out = {"pre": self.pre.copy(), "post": self.post.copy()}
         for name in _SYNAPSE_FLOATS:
             out[name] = getattr(self, name).copy()
         return out
 
     def state(self) -> dict[str, Any]:
+        """Fresh copies of the row and layer state (bias, traces, budget, counters)."""
         return {
             "bias": self.bias.copy(),
             "error_trace": self.error_trace.copy(),
@@ -393,10 +395,12 @@ class ReferenceLayer:
         return acc
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(z, y)`: pre-activations and outputs for one input vector."""
         z = self.bias + self._row_sum(self.weight * x[self.pre])
         return z, _phi(self.activation, z)
 
     def derivative(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """`phi'(z)` of the layer's activation, given `z` and `y = phi(z)`."""
         return _dphi(self.activation, z, y)
 
     def _quotas(self, n_cand: np.ndarray, involved: np.ndarray) -> np.ndarray:
@@ -531,6 +535,7 @@ class ReferenceLayer:
         self.consolidation = np.where(grew, c_new, c_old).astype(F32)
 
     def consolidate(self, strength: float = 1.0) -> None:
+        """Raise consolidation where the long trail is high and anchor those weights (docs/rule.md)."""
         l = self.long_trail
         positive = l[l > 0]
         if positive.size == 0:
@@ -585,10 +590,12 @@ class ReferenceNetwork:
 
     @property
     def n_in(self) -> int:
+        """Width of the input vector."""
         return self.layers[0].n_in
 
     @property
     def n_out(self) -> int:
+        """Width of the output vector."""
         return self.layers[-1].n_out
 
     # ---- construction -----------------------------------------------------------------------
@@ -665,6 +672,7 @@ class ReferenceNetwork:
         return inputs, zs, ys
 
     def predict(self, x: Any, mask: Any = None) -> np.ndarray:
+        """Forward through every layer; same shapes and mask rule as `Network.predict`."""
         arr = np.asarray(x, dtype=F32)
         if arr.ndim == 2:
             out = np.zeros((arr.shape[0], self.n_out), dtype=F32)
@@ -747,6 +755,7 @@ class ReferenceNetwork:
         return pruned, grown
 
     def consolidate(self, strength: float = 1.0) -> None:
+        """Raise consolidation where the long trail is high and anchor those weights (docs/rule.md)."""
         for layer in self.layers:
             layer.consolidate(strength)
 

@@ -27,12 +27,17 @@ __all__ = ["NAMES", "module", "run"]
 
 
 def module(name: str):
+    """The module of experiment `name`; `ValueError` naming the choices if unknown."""
     if name not in NAMES:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(NAMES)}")
     return importlib.import_module(f"{__name__}.{name}")
 
 
 def run(name: str, seed: int = 0, quick: bool = False, progress: bool = True) -> dict:
+    """Run experiment `name` and return its result dict (see the module docstring).
+
+    `seed` fixes every random choice; `quick=True` is the CI-sized version; `progress`
+    draws a bar when stderr is a terminal."""
     mod = module(name)
     bar = Bar(name, progress)
     t0 = time.perf_counter()

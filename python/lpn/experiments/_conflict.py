@@ -18,6 +18,7 @@ N, RADIUS, DIM, CORR = 64, 0.1, 4, 0.7
 
 
 def make_tasks(seed: int, quick: bool):
+    """Tasks A and B: correlated inputs, different local maps on the same outputs."""
     steps = 1000 if quick else 2000
     rng = np.random.default_rng(seed)
     return tasks.conflicting_tasks(N, N, RADIUS, rng, dim=DIM, corr=CORR, n_train=steps,
@@ -58,6 +59,7 @@ BASE_CONFIG = {"lr": 0.5, "budget": 0.3, "budget_min": 0.3}
 
 
 def lpn_net(seed, **cfg_overrides):
+    """The LPN every conflict experiment starts from (`BASE_CONFIG` plus overrides)."""
     cfg = dict(BASE_CONFIG)
     cfg.update(cfg_overrides)
     return lpn.Network([lpn.LayerSpec(N, N, radius=RADIUS)], config=lpn.LearnConfig(**cfg),
@@ -65,6 +67,7 @@ def lpn_net(seed, **cfg_overrides):
 
 
 def run_lpn(tk, seed, bar, strength=None, replay=0, chunk=50, **cfg):
+    """A then B on an LPN, optionally consolidating in between or replaying; summary + curve."""
     net = lpn_net(seed, **cfg)
     between = None if strength is None else (lambda m: m.consolidate(strength))
     E, curve = _protocol(net, tk, bar, chunk, between=between, replay=replay)
@@ -75,6 +78,7 @@ def run_lpn(tk, seed, bar, strength=None, replay=0, chunk=50, **cfg):
 
 
 def run_mlp(tk, seed, bar, chunk=50, **kw):
+    """A then B on the dense baseline (EWC/replay via keywords); summary + curve."""
     model = mlp(N, N, seed, **kw)
     A = tk["A"]
 
@@ -89,6 +93,7 @@ def run_mlp(tk, seed, bar, chunk=50, **kw):
 
 
 def summarize(E):
+    """Forgetting, final errors and the 2x2 matrix of a relative-error result matrix `E`."""
     s = metrics.summary(E, higher_is_better=False)
     return {
         "matrix": s["matrix"],
@@ -101,4 +106,5 @@ def summarize(E):
 
 
 def steps_per_run(tk) -> int:
+    """Learning steps of one A-then-B run (for the progress bar total)."""
     return tk["A"]["x_train"].shape[0] + tk["B"]["x_train"].shape[0]

@@ -17,6 +17,9 @@ RESTRUCTURE_EVERY = 100
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     rng = np.random.default_rng(seed)
     steps = 1500 if quick else 3000
     chunk = 50
