@@ -1,15 +1,20 @@
-from typing import Any, Dict, Optional, Tuple
+"""Type stubs of the compiled engine (the PyO3 module `lpn._lpn`); checked by `stubtest`."""
+
+from typing import Any, Dict, Optional, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = ["Engine", "__version__", "get_num_threads", "set_num_threads"]
 
 __version__: str
 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 
+@final
 class Engine:
-    def __init__(self, specs_json: str, config_json: str, seed: int) -> None: ...
+    def __new__(cls, specs_json: str, config_json: str, seed: int) -> "Engine": ...
     def predict(
         self, x: npt.NDArray[np.float32], mask: Optional[npt.NDArray[np.bool_]] = None
     ) -> npt.NDArray[np.float32]: ...

@@ -14,11 +14,13 @@ Two standard continual-learning fixes come with it:
 
 from __future__ import annotations
 
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
 import numpy as np
 
 __all__ = ["MLP", "dense_mlp", "ewc_mlp", "replay_mlp"]
 
-_ACTS = {
+_ACTS: Dict[str, Tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]] = {
     "tanh": (np.tanh, lambda z, y: 1.0 - y * y),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z, y: (z > 0).astype(z.dtype)),
     "linear": (lambda z: z, lambda z, y: np.ones_like(z)),
@@ -65,8 +67,8 @@ class MLP:
             # LeCun-normal init keeps tanh units out of saturation at the start.
             self.W.append(self.rng.normal(0.0, 1.0 / np.sqrt(a), size=(b, a)))
             self.b.append(np.zeros(b))
-        self.fisher = None
-        self.anchor = None
+        self.fisher: Optional[List[np.ndarray]] = None
+        self.anchor: Optional[List[np.ndarray]] = None
         self.buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.seen = 0
         self.steps = 0

@@ -117,7 +117,7 @@ def prune(dir_or_pattern: PathLike, keep: int) -> None:
             pass
 
 
-def latest_loadable(cls: type, dir_or_pattern: PathLike) -> "Network":
+def latest_loadable(cls: "type[Network]", dir_or_pattern: PathLike) -> "Network":
     """The newest checkpoint of the series that loads; damaged newer ones are skipped with a
     warning (the file system, not lpn, can leave those behind)."""
     files = list_checkpoints(dir_or_pattern)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lpn
 from . import checkpoint as _ckpt
@@ -123,7 +124,7 @@ class Network:
     GIL released.
     """
 
-    def __init__(self, layers: Sequence[LayerSpec], config: Optional[LearnConfig] = None,
+    def __init__(self, layers: Union[LayerSpec, Sequence[LayerSpec]], config: Optional[LearnConfig] = None,
                  seed: int = 0) -> None:
         if isinstance(layers, LayerSpec):
             layers = [layers]
@@ -184,7 +185,7 @@ class Network:
         return [Layer(self, k) for k in range(self._engine.n_layers)]
 
     # -- compute ------------------------------------------------------------------------------
-    def predict(self, x: Any, mask: Any = None) -> np.ndarray:
+    def predict(self, x: ArrayLike, mask: Optional[ArrayLike] = None) -> np.ndarray:
         """(n_in,) -> (n_out,) or (B, n_in) -> (B, n_out), float32; masked outputs are 0."""
         xs, single = _samples("x", x, self.n_in, "n_in")
         # The engine checks finiteness (and names the bad element) before touching anything.
@@ -192,7 +193,8 @@ class Network:
         out = self._engine.predict(xs, m)
         return out[0] if single else out
 
-    def learn(self, x: Any, t: Any, mask: Any = None, replay: int = 0) -> float:
+    def learn(self, x: ArrayLike, t: ArrayLike, mask: Optional[ArrayLike] = None,
+              replay: int = 0) -> float:
         """One online step per sample, in order (plus `replay` replayed samples after each);
         returns the mean step loss of the new samples."""
         xs, _ = _samples("x", x, self.n_in, "n_in")
@@ -219,7 +221,8 @@ class Network:
         """One structural pass (§5.2); returns (pruned, grown)."""
         return self._engine.restructure()
 
-    def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> Tuple[float, float]:
+    def contrastive_step(self, x_pos: ArrayLike, x_neg: ArrayLike,
+                         layer: int = 0) -> Tuple[float, float]:
         """Target-free step (§5.4) on `layer`; returns the goodness (G+, G-) before the update."""
         p = _as_float32("x_pos", x_pos)
         n = _as_float32("x_neg", x_neg)

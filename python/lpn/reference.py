@@ -727,6 +727,7 @@ class ReferenceNetwork:
             if layer.signal != "feedback":
                 continue  # frozen and contrastive hidden layers never learn here
             fb = layer.feedback
+            assert fb is not None  # every "feedback" layer has its matrix
             involved = np.any(fb[:, m] != 0, axis=1)
             back = np.zeros(layer.n_out, dtype=F32)
             for j in range(fb.shape[1]):  # F·e summed over outputs in order, in float32

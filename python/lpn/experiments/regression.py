@@ -33,7 +33,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     base = mlp(n, n, seed)
     bar.add_total(2 * steps)
 
-    curves = {"step": [], "lpn_mse": [], "budget": [], "touched_fraction": [],
+    curves: dict[str, list] = {"step": [], "lpn_mse": [], "budget": [], "touched_fraction": [],
               "baseline_step": [], "baseline_mse": []}
     budget0 = float(net.stats()["layers"][0]["budget"])
 

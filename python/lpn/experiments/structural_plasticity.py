@@ -49,7 +49,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     rows0 = np.bincount(grow_net.layers[0].synapses()["post"].astype(np.int64), minlength=N)
     bound = 2 * initial  # default max_fan_in: twice each row's initial size
 
-    curves = {"step": [], "lpn_mse": [], "fixed_mse": [], "baseline_mse": [], "synapses": [],
+    curves: dict[str, list] = {"step": [], "lpn_mse": [], "fixed_mse": [], "baseline_mse": [], "synapses": [],
               "bound": [bound], "pruned": [], "grown": []}
 
     def log_grow(step):
