@@ -28,6 +28,6 @@ def test_example_runs_and_reaches_its_claim(script, args, claim, tmp_path):
         pytest.skip("examples/ not shipped here")
     extra = ["--dir", str(tmp_path)] if script == "long_running.py" else []
     proc = subprocess.run([sys.executable, path, *args, *extra], capture_output=True,
-                          text=True, timeout=120, cwd=str(tmp_path))
+                          text=True, timeout=900, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert claim in proc.stdout, proc.stdout
