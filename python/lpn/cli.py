@@ -72,7 +72,8 @@ def _summary(name: str) -> str:
 
     doc = (module(name).__doc__ or "").strip()
     first = doc.splitlines()[0].rstrip(".") if doc else ""
-    return first.split(": ", 1)[-1]  # "1. regression: a local ..." -> "a local ..."
+    # "1. regression: a local ..." -> "a local ..."; rst literals shown plain.
+    return first.split(": ", 1)[-1].replace("``", "")
 
 
 def _list() -> int:
