@@ -110,7 +110,7 @@ mkdir -p "$ROOT/opt/lpn"
 cp "$WHEEL" "$ROOT/opt/lpn/"
 # The tests, their pytest settings and the reference file some tests load by path; the
 # package under test is the installed wheel (python/ is not on sys.path).
-cp -r tests benches pyproject.toml "$ROOT/opt/lpn/"
+cp -r tests benches examples pyproject.toml "$ROOT/opt/lpn/"
 mkdir -p "$ROOT/opt/lpn/python" && cp -r python/lpn "$ROOT/opt/lpn/python/"
 "${RUN[@]}" /usr/bin/python3 -m pip uninstall -y -q --break-system-packages lpn-pheromone \
     >/dev/null 2>&1 || true
