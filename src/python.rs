@@ -445,11 +445,14 @@ fn reach(radius: f64) -> f64 {
     topology::reach(radius)
 }
 
+/// Use `n` engine threads for every network from now on (0: the default, which honours
+/// `RAYON_NUM_THREADS`, else one per core). Results are identical for any thread count.
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
     pool::set_num_threads(n).map_err(PyValueError::new_err)
 }
 
+/// The number of threads the engine runs on.
 #[pyfunction]
 fn get_num_threads() -> usize {
     pool::num_threads()

@@ -8,6 +8,10 @@ import math
 import numpy as np
 import pytest
 
+# The experiment suite needs the `experiments` extra (the digits data set and the plots).
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
 from lpn import experiments, plots, tasks
 from lpn.cli import main
 

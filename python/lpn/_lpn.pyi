@@ -1,7 +1,11 @@
-from typing import Any, Dict, Optional, Tuple
+"""Type stubs of the compiled engine (the PyO3 module `lpn._lpn`); checked by `stubtest`."""
+
+from typing import Any, Dict, Optional, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = ["Engine", "__version__", "get_num_threads", "set_num_threads"]
 
 __version__: str
 
@@ -19,8 +23,9 @@ def distances(
 ) -> npt.NDArray[np.float64]: ...
 def reach(radius: float) -> float: ...
 
+@final
 class Engine:
-    def __init__(self, specs_json: str, config_json: str, seed: int) -> None: ...
+    def __new__(cls, specs_json: str, config_json: str, seed: int) -> "Engine": ...
     def predict(
         self, x: npt.NDArray[np.float32], mask: Optional[npt.NDArray[np.bool_]] = None
     ) -> npt.NDArray[np.float32]: ...

@@ -26,6 +26,8 @@ linear map.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
 import numpy as np
 
 __all__ = ["MLP", "NLMS", "HebbianMemory", "dense_mlp", "ewc_mlp", "replay_mlp", "si_mlp", "softmax"]
@@ -39,7 +41,7 @@ def softmax(z, axis=-1):
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
-_ACTS = {
+_ACTS: Dict[str, Tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]] = {
     "tanh": (np.tanh, lambda z, y: 1.0 - y * y),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z, y: (z > 0).astype(z.dtype)),
     "linear": (lambda z: z, lambda z, y: np.ones_like(z)),
@@ -94,8 +96,8 @@ class MLP:
             # LeCun-normal init keeps tanh units out of saturation at the start.
             self.W.append(self.rng.normal(0.0, 1.0 / np.sqrt(a), size=(b, a)))
             self.b.append(np.zeros(b))
-        self.fisher = None
-        self.anchor = None
+        self.fisher: Optional[List[np.ndarray]] = None
+        self.anchor: Optional[List[np.ndarray]] = None
         # Synaptic Intelligence: running path integral, the task-start parameters and the
         # accumulated importance (Omega); the pull re-uses ``fisher``/``anchor`` slots via
         # ``_penalty`` below.
@@ -109,6 +111,7 @@ class MLP:
 
     # -- parameters as a flat list, for EWC ---------------------------------------------
     def params(self):
+        """The trainable arrays: every weight matrix, then every bias vector."""
         return [*self.W, *self.b]
 
     # -- forward / backward -------------------------------------------------------------
@@ -126,6 +129,7 @@ class MLP:
         return zs, hs
 
     def predict(self, x, mask=None) -> np.ndarray:
+        """Forward pass: `(n_in,) -> (n_out,)` or `(B, n_in) -> (B, n_out)`; masked-out outputs are 0."""
         x = np.asarray(x, dtype=np.float64)
         single = x.ndim == 1
         X = x[None, :] if single else x
@@ -269,14 +273,17 @@ class MLP:
 
 
 def dense_mlp(n_in, n_out, **kw) -> MLP:
+    """The plain online MLP baseline (keywords as :class:`MLP`)."""
     return MLP(n_in, n_out, **kw)
 
 
 def ewc_mlp(n_in, n_out, ewc_lambda=100.0, **kw) -> MLP:
+    """The MLP with elastic weight consolidation (EWC) of strength `ewc_lambda`."""
     return MLP(n_in, n_out, ewc_lambda=ewc_lambda, **kw)
 
 
 def replay_mlp(n_in, n_out, replay_capacity=200, replay=1, **kw) -> MLP:
+    """The MLP with a reservoir replay buffer of `replay_capacity`, `replay` draws per step."""
     return MLP(n_in, n_out, replay_capacity=replay_capacity, replay=replay, **kw)
 
 

@@ -32,6 +32,7 @@ __all__ = [
 
 
 def as_matrix(R) -> np.ndarray:
+    """`R` as a float64 square `T x T` result matrix (row: after task i, column: task j)."""
     R = np.asarray(R, dtype=np.float64)
     if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] < 1:
         raise ValueError(f"expected a square T x T result matrix, got shape {R.shape}")

@@ -9,6 +9,7 @@ import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lpn
 from . import checkpoint as _ckpt
@@ -182,10 +183,12 @@ class Layer:
 
     @property
     def spec(self) -> LayerSpec:
+        """The `LayerSpec` this layer was built from."""
         return self._net.specs[self.index]
 
     @property
     def signal(self) -> str:
+        """How the layer learns: `"output"`, `"feedback"`, `"contrastive"` or `"frozen"`."""
         return self._net._engine.layer_state(self.index)["signal"]
 
     def synapses(self) -> Dict[str, np.ndarray]:
@@ -199,6 +202,7 @@ class Layer:
         return dict(self._net._engine.layer_state(self.index))
 
     def bias(self) -> np.ndarray:
+        """The per-output biases (a fresh float32 copy)."""
         return self.state()["bias"]
 
     def fan_in(self) -> np.ndarray:
@@ -220,13 +224,13 @@ class Layer:
 
 
 class Network:
-    """A stack of sparse local layers learning online (DESIGN.md §6).
+    """A stack of sparse local layers learning online (docs/rule.md; API in docs/api.md).
 
     Thread-safe: many threads may `predict` at once while one `learn`s; compute runs with the
     GIL released.
     """
 
-    def __init__(self, layers: Sequence[LayerSpec], config: Optional[LearnConfig] = None,
+    def __init__(self, layers: Union[LayerSpec, Sequence[LayerSpec]], config: Optional[LearnConfig] = None,
                  seed: int = 0) -> None:
         if isinstance(layers, LayerSpec):
             layers = [layers]
@@ -259,30 +263,36 @@ class Network:
     # -- properties ---------------------------------------------------------------------------
     @property
     def specs(self) -> Tuple[LayerSpec, ...]:
+        """The layer specifications, input side first."""
         return self._specs
 
     @property
     def config(self) -> LearnConfig:
+        """The `LearnConfig` the network learns with."""
         return self._config
 
     @property
     def n_in(self) -> int:
+        """Width of the input vector."""
         return self._engine.n_in
 
     @property
     def n_out(self) -> int:
+        """Width of the output vector."""
         return self._engine.n_out
 
     @property
     def seed(self) -> int:
+        """The seed the network was built with."""
         return self._engine.seed
 
     @property
     def layers(self) -> List[Layer]:
+        """One `Layer` view per layer, for inspection (synapses, state, positions)."""
         return [Layer(self, k) for k in range(self._engine.n_layers)]
 
     # -- compute ------------------------------------------------------------------------------
-    def predict(self, x: Any, mask: Any = None) -> np.ndarray:
+    def predict(self, x: ArrayLike, mask: Optional[ArrayLike] = None) -> np.ndarray:
         """(n_in,) -> (n_out,) or (B, n_in) -> (B, n_out), float32; masked outputs are 0."""
         xs, single = _samples("x", x, self.n_in, "n_in")
         # The engine checks finiteness (and names the bad element) before touching anything.
@@ -290,7 +300,8 @@ class Network:
         out = self._engine.predict(xs, m)
         return out[0] if single else out
 
-    def learn(self, x: Any, t: Any, mask: Any = None, replay: int = 0) -> float:
+    def learn(self, x: ArrayLike, t: ArrayLike, mask: Optional[ArrayLike] = None,
+              replay: int = 0) -> float:
         """One online step per sample, in order (plus `replay` replayed samples after each).
 
         `x` is `(n_in,)` or `(B, n_in)`; `t` is `(n_out,)` or `(B, n_out)`, and with one output
@@ -322,7 +333,8 @@ class Network:
         """One structural pass (§5.2); returns (pruned, grown)."""
         return self._engine.restructure()
 
-    def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> Tuple[float, float]:
+    def contrastive_step(self, x_pos: ArrayLike, x_neg: ArrayLike,
+                         layer: int = 0) -> Tuple[float, float]:
         """Target-free step (§5.4) on `layer`; returns the goodness (G+, G-) before the update."""
         p = _as_float32("x_pos", x_pos)
         n = _as_float32("x_neg", x_neg)

@@ -1,4 +1,4 @@
-"""Seeded data generators for the experiments of DESIGN.md §7.
+"""Seeded data generators for the experiments (docs/experiments.md).
 
 Every generator takes a ``numpy.random.Generator`` (or a seed) and nothing else random, so
 an experiment is reproducible from its seed.  Geometry is the engine's own (``lpn._lpn``,
@@ -38,6 +38,7 @@ __all__ = [
 
 
 def rng_of(seed_or_rng) -> np.random.Generator:
+    """A numpy Generator: `seed_or_rng` itself, or a new one seeded with it."""
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
     return np.random.default_rng(seed_or_rng)
@@ -97,6 +98,7 @@ def local_linear_map(n_in, n_out, support, rng, scale=1.0) -> np.ndarray:
 
 
 def gaussian_inputs(n, n_in, rng) -> np.ndarray:
+    """`n` standard-normal input vectors of width `n_in`, float32."""
     return rng_of(rng).normal(0.0, 1.0, size=(n, n_in)).astype(np.float32)
 
 
@@ -108,6 +110,7 @@ def interleaved_tags(n: int, n_tags: int) -> np.ndarray:
 
 
 def tag_masks(tags, n_tags: int) -> list[np.ndarray]:
+    """One boolean output mask per tag `0..n_tags-1`: `mask[k] = (tags == k)`."""
     tags = np.asarray(tags)
     return [tags == k for k in range(n_tags)]
 

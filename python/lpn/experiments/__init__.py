@@ -40,6 +40,7 @@ __all__ = ["NAMES", "module", "run"]
 
 
 def module(name: str):
+    """The module of experiment `name`; `ValueError` naming the choices if unknown."""
     if name not in NAMES:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(NAMES)}")
     return importlib.import_module(f"{__name__}.{name}")
@@ -47,7 +48,11 @@ def module(name: str):
 
 def run(name: str, seed: int = 0, quick: bool = False, progress: bool = True,
         overrides: Optional[Mapping[str, Any]] = None) -> dict:
-    """Run one experiment; see the module docstring for the result and `overrides`."""
+    """Run experiment `name` and return its result dict (see the module docstring).
+
+    `seed` fixes every random choice; `quick=True` is the CI-sized version; `progress`
+    draws a bar when stderr is a terminal; `overrides` (LearnConfig fields) apply on top of
+    the experiment's own config."""
     mod = module(name)
     over = check_overrides(overrides)
     bar = Bar(name, progress)

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import dataclasses
 from typing import Any, Dict, Iterator, Mapping, Optional
+import sys
 
 import numpy as np
 
@@ -14,31 +15,48 @@ from ..config import LearnConfig
 
 
 class Bar:
-    """A tqdm bar when ``progress`` is on, a no-op otherwise.
+    """A tqdm bar when ``progress`` is on and stderr is a terminal, a no-op otherwise.
 
     Experiments declare their total work (in learning steps) once and tick as they go, so
-    the CLI shows one honest bar per experiment.
+    the CLI shows one honest bar per experiment.  The bar is created at the first
+    :meth:`add_total`, so it never prints an empty ``0step`` line, and nothing is written
+    when stderr is a file or a pipe (logs stay clean).
     """
 
     def __init__(self, desc: str, progress: bool):
+        self._desc = desc
+        self._on = bool(progress) and _stderr_is_terminal()
         self._bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=0, desc=desc, unit="step", leave=True, dynamic_ncols=True)
 
     def add_total(self, n: int) -> None:
-        if self._bar is not None:
+        """Add ``n`` steps of planned work (creates the bar on first call)."""
+        if not self._on:
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=int(n), desc=self._desc, unit="step", leave=True,
+                             dynamic_ncols=True)
+        else:
             self._bar.total += int(n)
             self._bar.refresh()
 
     def update(self, n: int) -> None:
+        """Record ``n`` finished steps."""
         if self._bar is not None:
             self._bar.update(int(n))
 
     def close(self) -> None:
+        """Finish the bar (no-op when none was drawn)."""
         if self._bar is not None:
             self._bar.close()
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def rel_mse(pred, target, mask=None) -> float:

@@ -14,6 +14,9 @@ METRIC = "A forgetting (rel. MSE after B - after A)"
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     tk = C.make_tasks(seed, quick)
     n = C.steps_per_run(tk)
     bar.add_total(4 * n)

@@ -18,6 +18,9 @@ EWC_SWEEP = (10.0, 100.0, 1000.0)
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     tk = C.make_tasks(seed, quick)
     n = C.steps_per_run(tk)
     sweep = sorted(set(SWEEP_QUICK if quick else SWEEP) | {STRENGTH})

@@ -88,6 +88,9 @@ def _one(P, c, seed, rng):
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     c = _config(quick)
     rng = np.random.default_rng(seed)
     sweep = sorted(set(c["P_sweep"]) | {c["capacity"]})

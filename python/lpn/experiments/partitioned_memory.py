@@ -15,6 +15,9 @@ METRIC = "A error after B / before - 1"
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     rng = np.random.default_rng(seed)
     n, radius, n_tasks = 64, 0.1, 2
     steps = 600 if quick else 1200

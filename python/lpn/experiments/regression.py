@@ -15,6 +15,9 @@ METRIC = "test MSE / target variance"
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     rng = np.random.default_rng(seed)
     n, radius = 64, 0.1
     steps = 800 if quick else 1500
@@ -34,7 +37,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     linear = NLMS(n, n, lr=0.5)
     bar.add_total(3 * steps)
 
-    curves = {"step": [], "lpn_mse": [], "budget": [], "touched_fraction": [],
+    curves: dict = {"step": [], "lpn_mse": [], "budget": [], "touched_fraction": [],
               "baseline_step": [], "baseline_mse": [], "linear_mse": []}
     budget0 = float(net.stats()["layers"][0]["budget"])
 

@@ -25,6 +25,8 @@ HIDDEN_SHAPE = (16, 20)
 
 
 def build_lpn(seed, radius=0.3, lr=0.2, budget=0.3):
+    """The task-partitioned two-layer LPN used on split digits: one tag per task on the
+    hidden and output units, pixels readable by every task."""
     h, w = HIDDEN_SHAPE
     n_h = h * w
     shared = N_TASKS  # the pixels' tag, readable by every task's hidden units
@@ -66,6 +68,9 @@ def _sequence(model, tk, masks, bar, epochs, ewc=False):
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     rng = np.random.default_rng(seed)
     tk = tasks.split_digits(rng, n_tasks=N_TASKS)
     # --quick keeps the whole (small) data set: with fewer samples the comparison would be

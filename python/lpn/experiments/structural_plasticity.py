@@ -18,6 +18,9 @@ RESTRUCTURE_EVERY = 100
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     rng = np.random.default_rng(seed)
     steps = 1500 if quick else 3000
     chunk = 50
@@ -48,7 +51,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     rows0 = np.bincount(grow_net.layers[0].synapses()["post"].astype(np.int64), minlength=N)
     bound = 2 * initial  # default max_fan_in: twice each row's initial size
 
-    curves = {"step": [], "lpn_mse": [], "fixed_mse": [], "baseline_mse": [], "synapses": [],
+    curves: dict = {"step": [], "lpn_mse": [], "fixed_mse": [], "baseline_mse": [], "synapses": [],
               "bound": [bound], "pruned": [], "grown": [], "linear_mse": []}
 
     def log_grow(step):
