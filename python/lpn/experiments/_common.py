@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from typing import Any, Dict, Iterator, Mapping, Optional
 import sys
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 import numpy as np
 
