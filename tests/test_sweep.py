@@ -11,16 +11,18 @@ from lpn import experiments, sweeps
 from lpn.cli import main
 from lpn.experiments import _common
 
-# long_context_memory is the fastest experiment in quick form (well under a second): one-shot
-# writes at lr 1 recall every fact; at lr 0.2 they are too weak (recall 0.64 / 0.78, seeds 0/1).
-FAST = "long_context_memory"
+# regression is fast in quick form (a few seconds) and its criterion asks the budget to shrink
+# below its initial 0.3: with budget_min = 0.3 it cannot, so that override fails every seed,
+# while budget_min = 0.02 (the default) passes.
+FAST = "regression"
 
 
 def test_run_applies_overrides_and_records_them():
     base = experiments.run(FAST, seed=0, quick=True, progress=False)
-    over = experiments.run(FAST, seed=0, quick=True, progress=False, overrides={"lr": 0.2})
-    assert base["overrides"] == {} and over["overrides"] == {"lr": 0.2}
-    assert base["lpn"] == 1.0 and over["lpn"] < 0.9
+    over = experiments.run(FAST, seed=0, quick=True, progress=False,
+                           overrides={"budget_min": 0.3})
+    assert base["overrides"] == {} and over["overrides"] == {"budget_min": 0.3}
+    assert base["passed"] and not over["passed"] and base["lpn"] != over["lpn"]
     with pytest.raises(ValueError, match="unknown LearnConfig field"):
         experiments.run(FAST, quick=True, progress=False, overrides={"lrr": 1})
     with pytest.raises((ValueError, TypeError), match="budget"):
@@ -58,21 +60,21 @@ def test_available_cores_honours_thread_limits(monkeypatch):
 
 def test_joblib_sweep_table_cache_and_threads(tmp_path):
     out = str(tmp_path / "s")
-    res = lpn.sweep(FAST, seeds=2, overrides={"lr": [0.2, 1.0]}, quick=True, n_jobs=2,
+    res = lpn.sweep(FAST, seeds=2, overrides={"budget_min": [0.3, 0.02]}, quick=True, n_jobs=2,
                     out=out)
     assert (res["ran"], res["cached"], res["failed"]) == (4, 0, [])
-    assert [r["overrides"] for r in res["rows"]] == [{"lr": 0.2}, {"lr": 1.0}]
+    assert [r["overrides"] for r in res["rows"]] == [{"budget_min": 0.3}, {"budget_min": 0.02}]
     assert [r["passed"] for r in res["rows"]] == [0, 2]
     cells = {}
     for name in os.listdir(os.path.join(out, "cells")):
         with open(os.path.join(out, "cells", name)) as f:
             rec = json.load(f)
-        cells[(rec["result"]["seed"], rec["result"]["overrides"]["lr"])] = rec
+        cells[(rec["result"]["seed"], rec["result"]["overrides"]["budget_min"])] = rec
         # two jobs on this machine's cores: lpn's pool in each worker is cores // 2
         assert rec["threads"] == max(1, sweeps.available_cores() // 2)
     assert len(cells) == 4
     for row in res["rows"]:
-        vals = [cells[(s, row["overrides"]["lr"])]["result"]["lpn"] for s in (0, 1)]
+        vals = [cells[(s, row["overrides"]["budget_min"])]["result"]["lpn"] for s in (0, 1)]
         mean = sum(vals) / 2
         assert row["lpn_mean"] == pytest.approx(mean)
         # two seeds: t(0.975, 1) * sd / sqrt(2) = 12.706 * |a - b| / 2
@@ -81,8 +83,8 @@ def test_joblib_sweep_table_cache_and_threads(tmp_path):
     for key in ("md", "json", "png"):
         assert os.path.getsize(res["files"][key]) > 0
     with open(res["files"]["md"]) as f:
-        assert "lr=0.2" in f.read()
-    again = lpn.sweep(FAST, seeds=2, overrides={"lr": [0.2, 1.0]}, quick=True, n_jobs=2,
+        assert "budget_min=0.3" in f.read()
+    again = lpn.sweep(FAST, seeds=2, overrides={"budget_min": [0.3, 0.02]}, quick=True, n_jobs=2,
                       out=out, plot=False)
     assert (again["ran"], again["cached"]) == (0, 4)
     assert again["rows"] == res["rows"]
@@ -106,12 +108,12 @@ def test_failed_cells_are_reported_and_retried(tmp_path):
 
 def test_cli_sweep(tmp_path, capsys):
     out = str(tmp_path / "c")
-    rc = main(["sweep", FAST, "--seeds", "0,1", "--set", "lr=1.0", "--quick", "--jobs", "1",
+    rc = main(["sweep", FAST, "--seeds", "0,1", "--set", "budget_min=0.02", "--quick", "--jobs", "1",
                "--out", out])
     lpn.set_num_threads(0)
     assert rc == 0
     text = capsys.readouterr().out
-    assert f"| {FAST} | lr=1.0 |" in text and "2 cells run, 0 cached" in text
+    assert f"| {FAST} | budget_min=0.02 |" in text and "2 cells run, 0 cached" in text
     assert main(["sweep", "regression", "--set", "lr", "--out", out]) == 2
     assert main(["sweep", "regression", "--seeds", "x-y", "--out", out]) == 2
 

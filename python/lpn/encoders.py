@@ -19,6 +19,7 @@ __all__ = ["HashedNgramEncoder"]
 
 
 class HashedNgramEncoder:
+    """Hashed character n-gram (and word) text encoder: text -> unit vector of `dim` floats, no vocabulary, nothing downloaded."""
     def __init__(self, dim: int = 256, ngrams: Sequence[int] = (3, 4), words: bool = True):
         if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
@@ -37,6 +38,7 @@ class HashedNgramEncoder:
                 yield "w:" + w
 
     def encode_one(self, text: str) -> np.ndarray:
+        """One text -> a unit-norm float32 vector of length `dim`."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
         v = np.zeros(self.dim, dtype=np.float64)

@@ -130,14 +130,17 @@ class RecallMemory:
     # -- configuration ------------------------------------------------------------------------
     @property
     def config(self) -> Dict[str, Any]:
+        """The memory's settings as a dict (the engine's values, defaults filled in)."""
         return json.loads(self._engine.config_json())
 
     @property
     def dim(self) -> int:
+        """Dimension of the stored vectors."""
         return self._dim
 
     @property
     def code_dim(self) -> int:
+        """Dimension of the learned code space."""
         return int(self.config["code_dim"])
 
     # -- storing and recalling ----------------------------------------------------------------
@@ -232,6 +235,7 @@ class RecallMemory:
     @classmethod
     def from_bytes(cls, data: Union[bytes, bytearray, memoryview],
                    clock: Optional[Callable[[], float]] = None) -> "RecallMemory":
+        """A memory restored from `to_bytes()` output (exact resume)."""
         if isinstance(data, (bytearray, memoryview)):
             data = bytes(data)
         if not isinstance(data, bytes):

@@ -31,6 +31,7 @@ def seq_sum64(values: np.ndarray, square: bool = False) -> float:
 
 
 def phi(activation: str, z: np.ndarray) -> np.ndarray:
+    """The activation `phi(z)`, tanh and sigmoid in float64 rounded once to float32."""
     if activation == "linear":
         return z.copy()
     # tanh and sigmoid are evaluated in float64 and rounded once to float32, like the engine:
@@ -46,6 +47,7 @@ def phi(activation: str, z: np.ndarray) -> np.ndarray:
 
 def dphi(activation: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
     # Written in terms of y like src/activation.rs, so both round the same way.
+    """The derivative `phi'(z)` given `z` and `y = phi(z)`."""
     if activation == "linear":
         return np.ones_like(z)
     if activation == "tanh":
@@ -57,6 +59,7 @@ def dphi(activation: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def sigmoid64(u: float) -> float:
     # 1 / (1 + exp(-u)) as the engine writes it; math.exp raises instead of returning inf.
+    """The logistic function in float64."""
     if -u > 700.0:
         return 0.0
     return 1.0 / (1.0 + math.exp(-u))

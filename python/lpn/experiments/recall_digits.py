@@ -24,6 +24,7 @@ CORRUPTIONS = (("occlude", 0.3), ("occlude", 0.6), ("noise", 0.3), ("noise", 0.6
 
 
 def corrupt(S, kind, frac, rng):
+    """Copies of the stored images `S` with a fraction `frac` of pixels occluded or noised (`kind`)."""
     q = S.copy()
     m = rng.random(S.shape) < frac
     q[m] = 0.0 if kind == "occlude" else rng.uniform(0.0, 16.0, int(m.sum()))
@@ -34,12 +35,14 @@ def corrupt(S, kind, frac, rng):
 
 
 def raw_top1(Q, S):
+    """Top-1 recall of raw-cosine nearest neighbour: fraction of cues `Q` whose best match in `S` is their own image."""
     Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
     Sn = S / np.linalg.norm(S, axis=1, keepdims=True)
     return float(np.mean(np.argmax(Qn @ Sn.T, axis=1) == np.arange(len(S))))
 
 
 def lpn_top1(S, cues, seed, **opts):
+    """Top-1 recall of a RecallMemory storing `S`, queried with `cues`."""
     mem = RecallMemory(S.shape[1], code_dim=128, seed=seed, strength_weight=0.0, **opts)
     ids = mem.observe(S, now=0.0)
     out = []
@@ -50,6 +53,7 @@ def lpn_top1(S, cues, seed, **opts):
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the content-addressable digits experiment; returns the suite's result dict."""
     rng = np.random.default_rng(seed)
     X = load_digits().data.astype(np.float32)
     X = X[rng.permutation(len(X))]

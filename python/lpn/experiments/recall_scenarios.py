@@ -70,6 +70,7 @@ CASES = [
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the agent-memory scenarios; returns the suite's result dict."""
     enc = HashedNgramEncoder(dim=256)
     texts, queries, answers, kinds = [], [], [], []
     for kind, items, qs in CASES:

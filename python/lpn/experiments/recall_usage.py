@@ -56,6 +56,7 @@ def tier_curves(days: float = 30.0, points: int = 61) -> dict:
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the Zipf usage stream with reinforcement and tiered forgetting; returns the suite's result dict."""
     rng = np.random.default_rng(seed)
     n_clusters, per, dim = (12, 8, 64) if quick else (30, 10, 64)
     steps = 800 if quick else 4000
