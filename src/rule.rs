@@ -1,5 +1,20 @@
 //! The per-row learning rule (DESIGN.md §3, steps 1–6): candidates, pheromone factor, budgeted
 //! selection, normalised update with consolidation pull, clipping, trails.
+//!
+//! One row is a handful of passes over its slots, each a straight loop the compiler vectorises
+//! (no gathers after the first, no divisions per synapse, no branches on the selection):
+//! 1. gather the row's inputs once into a small buffer and sum `Σx²` on the way;
+//! 2. co-activity, pheromone factor and priority, folded into one integer key per slot (the
+//!    priority's bit pattern; -1 for a non-candidate) while counting candidates;
+//! 3. selection as a threshold on those keys (`key > thr`, or `key == thr` up to a slot) — no
+//!    selection at all when the quota takes every candidate, rank counting for short rows,
+//!    `select_nth` only for long rows with a real budget;
+//! 4. one masked update pass (step, pull, clip) that also finds the largest selected
+//!    co-activity;
+//! 5. one fused trail pass (evaporate, deposit, long trail, consolidation decay).
+//!
+//! Divisions happen once per row (`η e / (ε + Σx²)`, `(1 − ρ_s) / max a`) and once per step
+//! (`1 / (1 + κ_s + κ_l)`); `lpn.reference` uses the same formulas, so results stay bit-equal.
 use crate::arena::RowMut;
 use std::cell::RefCell;
 
@@ -26,25 +41,35 @@ pub struct RuleParams {
     pub mean_trace: f64,
 }
 
+/// Rows this short pick their quota by counting ranks: n² compares, branch-free and vectorised,
+/// cheaper than any sort at this size.
+const RANK_ROW: usize = 16;
+/// Rows up to this long keep their scratch on the stack; longer ones use a per-thread buffer.
+const STACK_ROW: usize = 64;
+
+#[derive(Default)]
+struct Scratch {
+    xs: Vec<f32>,
+    key: Vec<i32>,
+    wide: Vec<u64>,
+}
+
 thread_local! {
-    // Reused across steps so the hot loop does not allocate once warm.
-    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    // Only rows longer than STACK_ROW come here; reused so a warm step does not allocate.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Selection key: larger is better. Priorities are non-negative floats, whose bit patterns
-/// order like the values; the low half holds the complement of the slot, and rows are sorted by
-/// input index, so equal priorities prefer the lower input index (DESIGN.md §3 step 3).
+/// `ceil(v)` for `v >= 0` without a libm call (baseline x86-64 has no rounding instruction);
+/// NaN gives 0, +inf saturates. Exact: `v as u64` truncates, and a fraction rounds up.
 #[inline]
-fn key(priority: f32, slot: usize) -> u64 {
-    ((priority.to_bits() as u64) << 32) | (u32::MAX - slot as u32) as u64
+fn ceil_count(v: f64) -> usize {
+    let t = v as u64;
+    (if (t as f64) < v { t.saturating_add(1) } else { t }) as usize
 }
 
-#[inline]
-fn slot_of(key: u64) -> usize {
-    (u32::MAX - (key & 0xffff_ffff) as u32) as usize
-}
-
-/// Row quota `k_j` (§3 step 3 and §3.1).
+/// Row quota `k_j` (§3 step 3 and §3.1): `ceil(f·|C|)`, and while expanding
+/// `ceil(f·|C|·max(1, h_j / mean h))`, so a row never gets less than its plain quota; always
+/// within `1..=|C|`.
 #[inline]
 pub fn quota(
     n_candidates: usize,
@@ -58,15 +83,11 @@ pub fn quota(
     }
     let nc = n_candidates as f64;
     let k = if expanding && mean_trace > 0.0 {
-        (budget * nc * trace as f64 / mean_trace).ceil()
+        budget * nc * (trace as f64 / mean_trace).max(1.0)
     } else {
-        (budget * nc).ceil()
+        budget * nc
     };
-    if k.is_nan() {
-        1
-    } else {
-        (k as usize).clamp(1, n_candidates)
-    }
+    ceil_count(k).clamp(1, n_candidates)
 }
 
 /// Σ x_i² over the row's live synapses, in storage order.
@@ -80,6 +101,66 @@ pub fn input_energy(pre: &[u32], x: &[f32]) -> f32 {
     acc
 }
 
+/// The selection as a threshold on the keys: slot `k` is selected iff
+/// `key[k] > thr || (key[k] == thr && k < tie_end)`.
+#[derive(Clone, Copy)]
+struct Cut {
+    thr: i32,
+    tie_end: usize,
+}
+
+impl Cut {
+    const NONE: Cut = Cut {
+        thr: i32::MAX,
+        tie_end: 0,
+    };
+    /// Every candidate (keys of candidates are >= 0, of the others -1).
+    const ALL: Cut = Cut { thr: -1, tie_end: 0 };
+
+    #[inline(always)]
+    fn picks(self, key: i32, k: usize) -> bool {
+        (key > self.thr) | ((key == self.thr) & (k < self.tie_end))
+    }
+}
+
+/// The `quota`-th best slot by (key descending, slot ascending), for short rows: each slot's
+/// rank is the number of slots ahead of it, counted without branches.
+#[inline]
+fn cut_by_rank(key: &[i32], quota: usize) -> Cut {
+    for (k, &kk) in key.iter().enumerate() {
+        if kk < 0 {
+            continue;
+        }
+        let mut rank = 0u32;
+        for (m, &km) in key.iter().enumerate() {
+            rank += ((km > kk) | ((km == kk) & (m < k))) as u32;
+        }
+        if rank as usize == quota - 1 {
+            return Cut {
+                thr: kk,
+                tie_end: k + 1,
+            };
+        }
+    }
+    Cut::NONE
+}
+
+/// Same for longer rows, by `select_nth` on packed (key, complement of slot) words in `wide`.
+#[inline(never)]
+fn cut_by_select(key: &[i32], quota: usize, wide: &mut [u64]) -> Cut {
+    let mut m = 0;
+    for (k, &kk) in key.iter().enumerate() {
+        wide[m] = ((kk as u32 as u64) << 32) | (u32::MAX - k as u32) as u64;
+        m += (kk >= 0) as usize;
+    }
+    let wide = &mut wide[..m];
+    let (_, &mut nth, _) = wide.select_nth_unstable_by(quota - 1, |a, b| b.cmp(a));
+    Cut {
+        thr: (nth >> 32) as u32 as i32,
+        tie_end: (u32::MAX - (nth & 0xffff_ffff) as u32) as usize + 1,
+    }
+}
+
 /// Apply one step to one involved row with local error `e`; returns how many synapses were
 /// updated. `bias` is the row's bias, `trace` its error trace `h_j` (read only here).
 pub fn learn_row(
@@ -91,64 +172,151 @@ pub fn learn_row(
     p: &RuleParams,
 ) -> u32 {
     let n = row.live();
-    let nx2 = input_energy(&row.pre[..n], x);
-    let norm = 1.0 + p.kappa_short + p.kappa_long;
-    let pheromone = |s: f32, l: f32| (1.0 + p.kappa_short * s + p.kappa_long * l) / norm;
-    let selected = SCRATCH.with(|cell| {
-        let mut keys = cell.borrow_mut();
-        keys.clear();
-        if e != 0.0 {
-            for k in 0..n {
-                let a = (e * x[row.pre[k] as usize]).abs();
-                if a > 0.0 {
-                    let mut priority = a * pheromone(row.short_trail[k], row.long_trail[k]);
-                    if p.expanding {
-                        priority += p.beta * row.short_trail[k];
-                    }
-                    keys.push(key(priority, k));
-                }
+    if n <= RANK_ROW {
+        let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
+        kernel(row, x, e, bias, trace, p, &mut xs[..n], &mut key[..n], &mut [])
+    } else if n <= STACK_ROW {
+        let (mut xs, mut key, mut wide) = ([0.0f32; STACK_ROW], [0i32; STACK_ROW], [0u64; STACK_ROW]);
+        kernel(
+            row,
+            x,
+            e,
+            bias,
+            trace,
+            p,
+            &mut xs[..n],
+            &mut key[..n],
+            &mut wide[..n],
+        )
+    } else {
+        SCRATCH.with(|cell| {
+            let s = &mut *cell.borrow_mut();
+            if s.xs.len() < n {
+                s.xs.resize(n, 0.0);
+                s.key.resize(n, 0);
+                s.wide.resize(n, 0);
             }
+            kernel(
+                row,
+                x,
+                e,
+                bias,
+                trace,
+                p,
+                &mut s.xs[..n],
+                &mut s.key[..n],
+                &mut s.wide[..n],
+            )
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn kernel(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+    xs: &mut [f32],
+    key: &mut [i32],
+    wide: &mut [u64],
+) -> u32 {
+    let n = xs.len();
+    let pre = &row.pre[..n];
+    let weight = &mut row.weight[..n];
+    let short = &mut row.short_trail[..n];
+    let long = &mut row.long_trail[..n];
+    let cons = &mut row.consolidation[..n];
+    let anchor = &row.anchor[..n];
+    let inv_norm = 1.0 / (1.0 + p.kappa_short + p.kappa_long);
+    let (ks, kl) = (p.kappa_short, p.kappa_long);
+
+    let mut selected = 0u32;
+    let mut max_bits = 0i32;
+    let mut cut = Cut::NONE;
+    if e != 0.0 {
+        // 1. Gather once; Σx² in storage order (the reference sums the same way).
+        let mut nx2 = 0.0f32;
+        for (xk, &i) in xs.iter_mut().zip(pre) {
+            let v = x[i as usize];
+            *xk = v;
+            nx2 += v * v;
         }
-        let quota = quota(keys.len(), p.budget, p.expanding, trace, p.mean_trace);
-        if quota < keys.len() {
-            keys.select_nth_unstable_by(quota - 1, |a, b| b.cmp(a));
-            keys.truncate(quota);
+        // 2. Keys: priority bits for candidates (a > 0), -1 for the rest.
+        let beta = if p.expanding { p.beta } else { 0.0 };
+        let mut nc = 0usize;
+        for k in 0..n {
+            let a = (e * xs[k]).abs();
+            let g = (1.0 + ks * short[k] + kl * long[k]) * inv_norm;
+            let mut priority = a * g;
+            if p.expanding {
+                priority += beta * short[k];
+            }
+            let cand = a > 0.0;
+            key[k] = if cand { priority.to_bits() as i32 } else { -1 };
+            nc += cand as usize;
         }
-        let denom = p.eps + nx2;
-        let mut max_a = 0.0f32;
-        for &kk in keys.iter() {
-            let k = slot_of(kk);
-            let xi = x[row.pre[k] as usize];
-            let a = (e * xi).abs();
-            let g = pheromone(row.short_trail[k], row.long_trail[k]);
-            let cons = row.consolidation[k];
-            let mut w = row.weight[k] + p.lr * g * (1.0 - cons) * e * xi / denom;
-            w -= p.lr * p.pull * cons * (w - row.anchor[k]);
-            row.weight[k] = w.clamp(-p.w_max, p.w_max);
-            max_a = max_a.max(a);
+        // 3. Selection.
+        let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
+        cut = if q == 0 {
+            Cut::NONE
+        } else if q >= nc {
+            Cut::ALL
+        } else if n <= RANK_ROW {
+            cut_by_rank(key, q)
+        } else {
+            cut_by_select(key, q, wide)
+        };
+        selected = q as u32;
+        // 4. Masked update: step, pull towards the anchor, clip.
+        let step = p.lr * e / (p.eps + nx2);
+        let lr_pull = p.lr * p.pull;
+        for k in 0..n {
+            let m = cut.picks(key[k], k);
+            let xk = xs[k];
+            let g = (1.0 + ks * short[k] + kl * long[k]) * inv_norm;
+            let c = cons[k];
+            let w0 = weight[k];
+            let w1 = w0 + step * g * (1.0 - c) * xk;
+            let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
+            weight[k] = if m { w2.clamp(-p.w_max, p.w_max) } else { w0 };
+            // Co-activities are >= 0, so their bit patterns order like the values.
+            let a_bits = (e * xk).abs().to_bits() as i32;
+            max_bits = max_bits.max(if m { a_bits } else { 0 });
         }
         if p.use_bias {
             *bias += p.bias_lr * e / (1.0 + nx2);
         }
-        for s in row.short_trail[..n].iter_mut() {
-            *s *= p.rho_short;
+    } else if p.use_bias {
+        // No candidates; the bias moves by ±0 as the formula says (Σx² cannot change that).
+        *bias += p.bias_lr * e / 1.0;
+    }
+    // 5. Trails, fused: evaporate, deposit on the selected (relative to the largest selected
+    // co-activity), long trail follows; consolidation decay.
+    let (rho_s, rho_l) = (p.rho_short, p.rho_long);
+    let max_a = f32::from_bits(max_bits as u32);
+    if max_a > 0.0 {
+        let dep = (1.0 - rho_s) / max_a;
+        for k in 0..n {
+            let m = cut.picks(key[k], k);
+            let s0 = rho_s * short[k];
+            let s1 = (s0 + (e * xs[k]).abs() * dep).min(1.0);
+            let s = if m { s1 } else { s0 };
+            short[k] = s;
+            long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
         }
-        if max_a > 0.0 {
-            for &kk in keys.iter() {
-                let k = slot_of(kk);
-                let a = (e * x[row.pre[k] as usize]).abs();
-                let s = &mut row.short_trail[k];
-                *s = (*s + (1.0 - p.rho_short) * a / max_a).min(1.0);
-            }
+    } else {
+        for k in 0..n {
+            let s = rho_s * short[k];
+            short[k] = s;
+            long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
         }
-        keys.len() as u32
-    });
-    for k in 0..n {
-        row.long_trail[k] =
-            p.rho_long * row.long_trail[k] + (1.0 - p.rho_long) * row.short_trail[k];
     }
     if p.rho_consolidation != 1.0 {
-        for c in row.consolidation[..n].iter_mut() {
+        for c in cons.iter_mut() {
             *c *= p.rho_consolidation;
         }
     }
@@ -222,8 +390,16 @@ mod tests {
         assert_eq!(quota(10, 0.02, false, 0.0, 0.0), 1);
         // twice the mean trace: twice the quota
         assert_eq!(quota(10, 0.25, true, 2.0, 1.0), 5);
-        // far below the mean: still at least one
-        assert_eq!(quota(10, 0.25, true, 0.0001, 1.0), 1);
+        // far below the mean: never less than the plain quota (DESIGN §3.1)
+        assert_eq!(quota(10, 0.25, true, 0.0001, 1.0), 3);
+        assert_eq!(quota(10, 0.02, true, 0.0, 1.0), 1);
+        // capped at the candidates; NaN and infinite products stay in range
+        assert_eq!(quota(10, 0.5, true, 100.0, 1.0), 10);
+        assert_eq!(quota(10, 0.5, true, f32::INFINITY, 1.0), 10);
+        assert_eq!(quota(10, f64::NAN, false, 0.0, 0.0), 1);
+        assert_eq!(ceil_count(2.0), 2);
+        assert_eq!(ceil_count(2.000001), 3);
+        assert_eq!(ceil_count(0.0), 0);
         // mean 0: plain quota
         assert_eq!(quota(10, 0.25, true, 1.0, 0.0), 3);
     }
@@ -301,5 +477,74 @@ mod tests {
         let mut bias = 0.0;
         learn_row(&mut r.view(), &x, 100.0, &mut bias, 0.0, &p);
         assert_eq!(r.w[0], 10.0);
+    }
+
+    /// Naive selection: sort candidates by (key desc, slot asc), take `quota`.
+    fn naive(key: &[i32], quota: usize) -> Vec<bool> {
+        let mut idx: Vec<usize> = (0..key.len()).filter(|&k| key[k] >= 0).collect();
+        idx.sort_by(|&a, &b| key[b].cmp(&key[a]).then(a.cmp(&b)));
+        let mut sel = vec![false; key.len()];
+        for &k in idx.iter().take(quota) {
+            sel[k] = true;
+        }
+        sel
+    }
+
+    #[test]
+    fn rank_and_select_cuts_match_a_sort() {
+        let mut s = 0x9e37_79b9u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        for n in 1..=100usize {
+            for _ in 0..20 {
+                // Few distinct values so ties are common; about a quarter non-candidates.
+                let key: Vec<i32> = (0..n)
+                    .map(|_| match next() % 8 {
+                        0 | 1 => -1,
+                        v => (v as i32) << 20,
+                    })
+                    .collect();
+                let nc = key.iter().filter(|&&k| k >= 0).count();
+                for q in 1..=nc {
+                    let want = naive(&key, q);
+                    let mut wide = vec![0u64; n];
+                    let mut cuts = vec![cut_by_select(&key, q, &mut wide)];
+                    if n <= RANK_ROW {
+                        cuts.push(cut_by_rank(&key, q));
+                    }
+                    for cut in cuts {
+                        let got: Vec<bool> = (0..n).map(|k| cut.picks(key[k], k)).collect();
+                        assert_eq!(got, want, "n {n} quota {q} keys {key:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_rows_select_like_short_rows() {
+        // Rows of 10, 40 and 100 synapses (stack, wide-stack and thread-local paths) with
+        // the same pattern repeated: each takes its ceil(f·|C|) best, ties by lower index.
+        for n in [10usize, 40, 100] {
+            let x: Vec<f32> = (0..n).map(|i| ((i % 5) as f32) * 0.5).collect();
+            let mut r = Row::new((0..n as u32).collect(), vec![0.0; n]);
+            let mut p = params();
+            p.budget = 0.3;
+            let mut bias = 0.0;
+            let got = learn_row(&mut r.view(), &x, 1.0, &mut bias, 0.0, &p) as usize;
+            let nc = x.iter().filter(|&&v| v > 0.0).count();
+            let q = (0.3 * nc as f64).ceil() as usize;
+            assert_eq!(got, q);
+            let mut order: Vec<usize> = (0..n).filter(|&k| x[k] > 0.0).collect();
+            order.sort_by(|&a, &b| x[b].total_cmp(&x[a]).then(a.cmp(&b)));
+            for (rank, &k) in order.iter().enumerate() {
+                assert_eq!(r.w[k] != 0.0, rank < q, "n {n} slot {k}");
+            }
+            assert!(r.w.iter().zip(&x).all(|(&w, &v)| v > 0.0 || w == 0.0));
+        }
     }
 }

@@ -117,6 +117,9 @@ impl Layer {
                     for &(_, _, i) in picks.iter() {
                         if row.live() < row.pre.len() {
                             row.insert_fresh(i);
+                            // §5.2: a fresh scout trail, so the pheromone factor favours it.
+                            let at = row.pre[..row.live()].partition_point(|&p| p < i);
+                            row.short_trail[at] = 1.0;
                             *grown += 1;
                         }
                     }
@@ -190,6 +193,19 @@ mod tests {
         assert_eq!(pruned as usize, before / 3);
         assert!(grown > 0 && grown <= 8 * 2);
         check_invariants(&layer);
+        // Grown synapses start at w = l = c = 0 with a scout short trail s = 1 (§5.2); every
+        // survivor has w = 0.5 and keeps s = 0.
+        let a = &layer.arena;
+        let mut scouts = 0;
+        for k in a.live_indices() {
+            let fresh = a.weight[k] == 0.0;
+            assert_eq!(a.short_trail[k], if fresh { 1.0 } else { 0.0 });
+            if fresh {
+                scouts += 1;
+                assert_eq!((a.long_trail[k], a.consolidation[k]), (0.0, 0.0));
+            }
+        }
+        assert_eq!(scouts, grown);
         // Repeated passes never exceed the bound and keep invariants.
         for _ in 0..20 {
             layer.restructure(&cfg);

@@ -369,7 +369,9 @@ class ReferenceLayer:
             order = np.lexsort((pre, post))
             self.pre, self.post = pre[order], post[order]
             for name in _SYNAPSE_FLOATS:
-                grown_part = np.zeros(grown, dtype=F32)  # w = s = l = c = w* = 0
+                # w = l = c = w* = 0 and a fresh scout trail s = 1 (§5.2)
+                fill = 1.0 if name == "short_trail" else 0.0
+                grown_part = np.full(grown, fill, dtype=F32)
                 setattr(self, name, np.concatenate((getattr(self, name), grown_part))[order])
         self._index_rows()
         self.pruned, self.grown = pruned, grown
@@ -411,7 +413,8 @@ class ReferenceLayer:
             c = int(n_cand[j])
             if self.expanding and mean_h > 0.0:
                 # Extra budget goes to rows whose recent error is above the layer's average.
-                k = math.ceil(((f * c) * float(self.error_trace[j])) / mean_h)
+                # ... and no row gets less than its plain quota.
+                k = math.ceil((f * c) * max(1.0, float(self.error_trace[j]) / mean_h))
                 quota[j] = min(max(k, 1), c)
             else:
                 quota[j] = min(math.ceil(f * c), c)
@@ -449,9 +452,11 @@ class ReferenceLayer:
         ej = e[post]
         s, l, c = self.short_trail, self.long_trail, self.consolidation
 
-        # 1-2. Co-activity and pheromone factor, both from the state before this step.
+        # 1-2. Co-activity and pheromone factor, both from the state before this step. The
+        # engine divides once per step, row or layer, never per synapse; so does this.
         a = np.abs(ej * xi)
-        g = (one + ks * s + kl * l) / (one + ks + kl)
+        inv_norm = one / (one + ks + kl)
+        g = (one + ks * s + kl * l) * inv_norm
         priority = a * g
         if self.expanding:
             priority = priority + beta * s
@@ -466,7 +471,8 @@ class ReferenceLayer:
         # 4. Normalised update, then the pull towards the anchor, then the clip.
         nx2 = self._row_sum(xi * xi)
         w = self.weight
-        dw = eta * g * (one - c) * ej * xi / (eps + nx2[post])
+        step = eta * e / (eps + nx2)  # per row: the normalised error step
+        dw = step[post] * g * (one - c) * xi
         w = np.where(sel, w + dw, w)
         w = np.where(sel, w - eta * pull * c * (w - self.anchor), w)
         w = np.where(sel, np.clip(w, -w_max, w_max), w)
@@ -481,7 +487,8 @@ class ReferenceLayer:
         np.maximum.at(max_sel_a, post[sel], a[sel])
         s_new = rho_s * s
         with np.errstate(divide="ignore", invalid="ignore"):
-            deposit = (one - rho_s) * a / max_sel_a[post]
+            dep = (one - rho_s) / max_sel_a  # per row; inf only where nothing is selected
+            deposit = a * dep[post]
         s_new = np.where(sel, np.minimum(one, s_new + deposit), s_new)
         l_new = rho_l * l + (one - rho_l) * s_new
         self.short_trail = np.where(live, s_new, s).astype(F32)
