@@ -6,9 +6,9 @@
 //! 1. gather the row's inputs once into a small buffer and sum `Σx²` on the way;
 //! 2. co-activity, pheromone factor and priority, folded into one integer key per slot (the
 //!    priority's bit pattern; -1 for a non-candidate) while counting candidates;
-//! 3. selection as a threshold on those keys (`key > thr`, or `key == thr` up to a slot) — no
-//!    selection at all when the quota takes every candidate, rank counting for short rows,
-//!    `select_nth` only for long rows with a real budget;
+//! 3. selection as a threshold on those keys (`key >= thr` once tied slots past the quota are
+//!    dropped) — no selection at all when the quota takes every candidate, ranks counted in
+//!    vector lanes for short rows, `select_nth` only for long rows with a real budget;
 //! 4. one masked update pass (step, pull, clip) that also finds the largest selected
 //!    co-activity;
 //! 5. one fused trail pass (evaporate, deposit, long trail, consolidation decay).
@@ -41,8 +41,8 @@ pub struct RuleParams {
     pub mean_trace: f64,
 }
 
-/// Rows this short pick their quota by counting ranks: n² compares, branch-free and vectorised,
-/// cheaper than any sort at this size.
+/// Rows this short pick their quota by counting ranks in 16 vector lanes: branch-free, cheaper
+/// than any sort at this size.
 const RANK_ROW: usize = 16;
 /// Rows up to this long keep their scratch on the stack; longer ones use a per-thread buffer.
 const STACK_ROW: usize = 64;
@@ -64,7 +64,11 @@ thread_local! {
 #[inline]
 fn ceil_count(v: f64) -> usize {
     let t = v as u64;
-    (if (t as f64) < v { t.saturating_add(1) } else { t }) as usize
+    (if (t as f64) < v {
+        t.saturating_add(1)
+    } else {
+        t
+    }) as usize
 }
 
 /// Row quota `k_j` (§3 step 3 and §3.1): `ceil(f·|C|)`, and while expanding
@@ -101,48 +105,62 @@ pub fn input_energy(pre: &[u32], x: &[f32]) -> f32 {
     acc
 }
 
-/// The selection as a threshold on the keys: slot `k` is selected iff
+/// The `quota` best candidates by (key descending, slot ascending) as the key of the last one
+/// taken (`thr`) and the slot just past it (`tie_end`): slot `k` is picked iff
 /// `key[k] > thr || (key[k] == thr && k < tie_end)`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Cut {
     thr: i32,
     tie_end: usize,
 }
 
 impl Cut {
-    const NONE: Cut = Cut {
-        thr: i32::MAX,
-        tie_end: 0,
-    };
-    /// Every candidate (keys of candidates are >= 0, of the others -1).
-    const ALL: Cut = Cut { thr: -1, tie_end: 0 };
-
-    #[inline(always)]
-    fn picks(self, key: i32, k: usize) -> bool {
-        (key > self.thr) | ((key == self.thr) & (k < self.tie_end))
+    /// Make the cut a plain threshold: tied slots past `tie_end` drop out (key -1), so that
+    /// afterwards slot `k` is picked iff `key[k] >= thr` — one compare, vectorised.
+    #[inline]
+    fn apply(self, key: &mut [i32]) -> i32 {
+        let from = self.tie_end.min(key.len());
+        for kk in key[from..].iter_mut() {
+            if *kk == self.thr {
+                *kk = -1;
+            }
+        }
+        self.thr
     }
 }
 
-/// The `quota`-th best slot by (key descending, slot ascending), for short rows: each slot's
-/// rank is the number of slots ahead of it, counted without branches.
+/// Selection for short rows without sorting: every slot's rank (slots ahead of it by key,
+/// then by lower slot) is counted in 16 vertical lanes — 16 broadcast compares, no branches,
+/// no horizontal sums — and slots ranked below the quota keep their key, the rest get -1.
+/// Returns the threshold (0) that `key >= thr` then reads.
 #[inline]
-fn cut_by_rank(key: &[i32], quota: usize) -> Cut {
-    for (k, &kk) in key.iter().enumerate() {
-        if kk < 0 {
-            continue;
+fn select_short(key: &mut [i32], quota: usize) -> i32 {
+    const SLOT: [i32; RANK_ROW] = {
+        let mut s = [0i32; RANK_ROW];
+        let mut k = 0;
+        while k < RANK_ROW {
+            s[k] = k as i32;
+            k += 1;
         }
-        let mut rank = 0u32;
-        for (m, &km) in key.iter().enumerate() {
-            rank += ((km > kk) | ((km == kk) & (m < k))) as u32;
-        }
-        if rank as usize == quota - 1 {
-            return Cut {
-                thr: kk,
-                tie_end: k + 1,
-            };
+        s
+    };
+    let n = key.len();
+    let mut k16 = [-1i32; RANK_ROW];
+    k16[..n].copy_from_slice(key);
+    let mut rank = [0i32; RANK_ROW];
+    for m in 0..n {
+        let (km, mi) = (k16[m], m as i32);
+        for k in 0..RANK_ROW {
+            let ahead = (km > k16[k]) | ((km == k16[k]) & (mi < SLOT[k]));
+            rank[k] += ahead as i32;
         }
     }
-    Cut::NONE
+    let q = quota as i32;
+    for k in 0..RANK_ROW {
+        k16[k] = if rank[k] < q { k16[k] } else { -1 };
+    }
+    key.copy_from_slice(&k16[..n]);
+    0
 }
 
 /// Same for longer rows, by `select_nth` on packed (key, complement of slot) words in `wide`.
@@ -161,6 +179,13 @@ fn cut_by_select(key: &[i32], quota: usize, wide: &mut [u64]) -> Cut {
     }
 }
 
+/// `if m { a } else { b }` on bit patterns, so the loop stays branch-free and vectorises.
+#[inline(always)]
+fn blend(m: bool, a: f32, b: f32) -> f32 {
+    let mask = (m as u32).wrapping_neg();
+    f32::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
 /// Apply one step to one involved row with local error `e`; returns how many synapses were
 /// updated. `bias` is the row's bias, `trace` its error trace `h_j` (read only here).
 pub fn learn_row(
@@ -174,9 +199,20 @@ pub fn learn_row(
     let n = row.live();
     if n <= RANK_ROW {
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
-        kernel(row, x, e, bias, trace, p, &mut xs[..n], &mut key[..n], &mut [])
+        kernel(
+            row,
+            x,
+            e,
+            bias,
+            trace,
+            p,
+            &mut xs[..n],
+            &mut key[..n],
+            &mut [],
+        )
     } else if n <= STACK_ROW {
-        let (mut xs, mut key, mut wide) = ([0.0f32; STACK_ROW], [0i32; STACK_ROW], [0u64; STACK_ROW]);
+        let (mut xs, mut key, mut wide) =
+            ([0.0f32; STACK_ROW], [0i32; STACK_ROW], [0u64; STACK_ROW]);
         kernel(
             row,
             x,
@@ -236,7 +272,8 @@ fn kernel(
 
     let mut selected = 0u32;
     let mut max_bits = 0i32;
-    let mut cut = Cut::NONE;
+    // Slot k is selected iff key[k] >= thr (after `Cut::apply`); nothing is, by default.
+    let mut thr = i32::MAX;
     if e != 0.0 {
         // 1. Gather once; Σx² in storage order (the reference sums the same way).
         let mut nx2 = 0.0f32;
@@ -261,31 +298,31 @@ fn kernel(
         }
         // 3. Selection.
         let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
-        cut = if q == 0 {
-            Cut::NONE
+        thr = if q == 0 {
+            i32::MAX
         } else if q >= nc {
-            Cut::ALL
+            0 // every candidate: no selection at all
         } else if n <= RANK_ROW {
-            cut_by_rank(key, q)
+            select_short(key, q)
         } else {
-            cut_by_select(key, q, wide)
+            cut_by_select(key, q, wide).apply(key)
         };
         selected = q as u32;
         // 4. Masked update: step, pull towards the anchor, clip.
         let step = p.lr * e / (p.eps + nx2);
         let lr_pull = p.lr * p.pull;
         for k in 0..n {
-            let m = cut.picks(key[k], k);
+            let m = key[k] >= thr;
             let xk = xs[k];
             let g = (1.0 + ks * short[k] + kl * long[k]) * inv_norm;
             let c = cons[k];
             let w0 = weight[k];
             let w1 = w0 + step * g * (1.0 - c) * xk;
             let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
-            weight[k] = if m { w2.clamp(-p.w_max, p.w_max) } else { w0 };
+            weight[k] = blend(m, w2.clamp(-p.w_max, p.w_max), w0);
             // Co-activities are >= 0, so their bit patterns order like the values.
             let a_bits = (e * xk).abs().to_bits() as i32;
-            max_bits = max_bits.max(if m { a_bits } else { 0 });
+            max_bits = max_bits.max(a_bits & (m as i32).wrapping_neg());
         }
         if p.use_bias {
             *bias += p.bias_lr * e / (1.0 + nx2);
@@ -301,10 +338,10 @@ fn kernel(
     if max_a > 0.0 {
         let dep = (1.0 - rho_s) / max_a;
         for k in 0..n {
-            let m = cut.picks(key[k], k);
+            let m = key[k] >= thr;
             let s0 = rho_s * short[k];
             let s1 = (s0 + (e * xs[k]).abs() * dep).min(1.0);
-            let s = if m { s1 } else { s0 };
+            let s = blend(m, s1, s0);
             short[k] = s;
             long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
         }
@@ -512,13 +549,16 @@ mod tests {
                 for q in 1..=nc {
                     let want = naive(&key, q);
                     let mut wide = vec![0u64; n];
-                    let mut cuts = vec![cut_by_select(&key, q, &mut wide)];
+                    let cut = cut_by_select(&key, q, &mut wide);
+                    let mut kk = key.clone();
+                    let thr = cut.apply(&mut kk);
+                    let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
+                    assert_eq!(got, want, "n {n} quota {q} keys {key:?} cut {cut:?}");
                     if n <= RANK_ROW {
-                        cuts.push(cut_by_rank(&key, q));
-                    }
-                    for cut in cuts {
-                        let got: Vec<bool> = (0..n).map(|k| cut.picks(key[k], k)).collect();
-                        assert_eq!(got, want, "n {n} quota {q} keys {key:?}");
+                        let mut kk = key.clone();
+                        let thr = select_short(&mut kk, q);
+                        let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
+                        assert_eq!(got, want, "short: n {n} quota {q} keys {key:?}");
                     }
                 }
             }
