@@ -111,7 +111,7 @@ def dense_sgd(m: int, rng: np.random.Generator) -> Tuple[str, Callable[[np.ndarr
     def step_np(x: np.ndarray, t: np.ndarray) -> None:
         e = w @ x + b - t
         e *= F32(2 * lr / m)
-        w -= np.outer(e, x)  # in place: no new weight matrix per step
+        np.subtract(w, np.outer(e, x), out=w)  # in place: no new weight matrix per step
         b[...] -= e
 
     return "NumPy dense SGD (torch not installed)", step_np

@@ -247,6 +247,134 @@ pub fn learn_row(
     }
 }
 
+/// The pheromone factor `g = (1 + κ_s s + κ_l l) / (1 + κ_s + κ_l)`, the division replaced by
+/// the per-step reciprocal `inv_norm` (the reference computes it the same way).
+#[inline(always)]
+fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
+    (1.0 + p.kappa_short * s + p.kappa_long * l) * inv_norm
+}
+
+// The passes take every column as its own slice argument: arguments are known not to alias,
+// which lets the compiler vectorise each loop without run-time overlap checks per row.
+
+/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same way).
+#[inline(always)]
+fn gather(pre: &[u32], x: &[f32], xs: &mut [f32]) -> f32 {
+    let mut nx2 = 0.0f32;
+    for (xk, &i) in xs.iter_mut().zip(pre) {
+        let v = x[i as usize];
+        *xk = v;
+        nx2 += v * v;
+    }
+    nx2
+}
+
+/// Pass 2: keys (priority bits for candidates `a > 0`, -1 for the rest); returns |C|.
+#[inline(always)]
+fn keys(
+    p: &RuleParams,
+    e: f32,
+    inv_norm: f32,
+    xs: &[f32],
+    short: &[f32],
+    long: &[f32],
+    key: &mut [i32],
+) -> usize {
+    let n = xs.len();
+    let (short, long, key) = (&short[..n], &long[..n], &mut key[..n]);
+    let beta = if p.expanding { p.beta } else { 0.0 };
+    let mut nc = 0u32;
+    for k in 0..n {
+        let a = (e * xs[k]).abs();
+        let mut priority = a * pheromone(p, inv_norm, short[k], long[k]);
+        if p.expanding {
+            priority += beta * short[k];
+        }
+        let cand = a > 0.0;
+        key[k] = if cand { priority.to_bits() as i32 } else { -1 };
+        nc += cand as u32;
+    }
+    nc as usize
+}
+
+/// Pass 4: the masked update (step, pull towards the anchor, clip) of slots with
+/// `key >= thr`; returns the bits of the largest selected co-activity.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update(
+    p: &RuleParams,
+    e: f32,
+    inv_norm: f32,
+    step: f32,
+    thr: i32,
+    xs: &[f32],
+    key: &[i32],
+    weight: &mut [f32],
+    short: &[f32],
+    long: &[f32],
+    cons: &[f32],
+    anchor: &[f32],
+) -> i32 {
+    let n = xs.len();
+    let (key, weight) = (&key[..n], &mut weight[..n]);
+    let (short, long, cons, anchor) = (&short[..n], &long[..n], &cons[..n], &anchor[..n]);
+    let lr_pull = p.lr * p.pull;
+    let mut max_bits = 0i32;
+    for k in 0..n {
+        let m = key[k] >= thr;
+        let xk = xs[k];
+        let g = pheromone(p, inv_norm, short[k], long[k]);
+        let c = cons[k];
+        let w0 = weight[k];
+        let w1 = w0 + step * g * (1.0 - c) * xk;
+        let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
+        weight[k] = blend(m, w2.clamp(-p.w_max, p.w_max), w0);
+        // Co-activities are >= 0, so their bit patterns order like the values.
+        let a_bits = (e * xk).abs().to_bits() as i32;
+        max_bits = max_bits.max(a_bits & (m as i32).wrapping_neg());
+    }
+    max_bits
+}
+
+/// Pass 5, fused: evaporate, deposit `a · dep` on the selected (`key >= thr`), long trail.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn trails(
+    p: &RuleParams,
+    e: f32,
+    dep: f32,
+    thr: i32,
+    xs: &[f32],
+    key: &[i32],
+    short: &mut [f32],
+    long: &mut [f32],
+) {
+    let n = xs.len();
+    let (key, short, long) = (&key[..n], &mut short[..n], &mut long[..n]);
+    let (rho_s, rho_l) = (p.rho_short, p.rho_long);
+    for k in 0..n {
+        let m = key[k] >= thr;
+        let s0 = rho_s * short[k];
+        let s1 = (s0 + (e * xs[k]).abs() * dep).min(1.0);
+        let s = blend(m, s1, s0);
+        short[k] = s;
+        long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
+    }
+}
+
+/// Evaporation only (no synapse selected, or no error).
+#[inline(always)]
+fn evaporate(p: &RuleParams, short: &mut [f32], long: &mut [f32]) {
+    let n = short.len();
+    let long = &mut long[..n];
+    let (rho_s, rho_l) = (p.rho_short, p.rho_long);
+    for k in 0..n {
+        let s = rho_s * short[k];
+        short[k] = s;
+        long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn kernel(
@@ -261,41 +389,24 @@ fn kernel(
     wide: &mut [u64],
 ) -> u32 {
     let n = xs.len();
-    let pre = &row.pre[..n];
-    let weight = &mut row.weight[..n];
-    let short = &mut row.short_trail[..n];
-    let long = &mut row.long_trail[..n];
-    let cons = &mut row.consolidation[..n];
-    let anchor = &row.anchor[..n];
     let inv_norm = 1.0 / (1.0 + p.kappa_short + p.kappa_long);
-    let (ks, kl) = (p.kappa_short, p.kappa_long);
-
-    let mut selected = 0u32;
+    let RowMut {
+        pre,
+        weight,
+        short_trail: short,
+        long_trail: long,
+        consolidation: cons,
+        anchor,
+        ..
+    } = row;
+    let (short, long) = (&mut short[..n], &mut long[..n]);
+    let mut selected = 0;
     let mut max_bits = 0i32;
-    // Slot k is selected iff key[k] >= thr (after `Cut::apply`); nothing is, by default.
+    // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
     if e != 0.0 {
-        // 1. Gather once; Σx² in storage order (the reference sums the same way).
-        let mut nx2 = 0.0f32;
-        for (xk, &i) in xs.iter_mut().zip(pre) {
-            let v = x[i as usize];
-            *xk = v;
-            nx2 += v * v;
-        }
-        // 2. Keys: priority bits for candidates (a > 0), -1 for the rest.
-        let beta = if p.expanding { p.beta } else { 0.0 };
-        let mut nc = 0usize;
-        for k in 0..n {
-            let a = (e * xs[k]).abs();
-            let g = (1.0 + ks * short[k] + kl * long[k]) * inv_norm;
-            let mut priority = a * g;
-            if p.expanding {
-                priority += beta * short[k];
-            }
-            let cand = a > 0.0;
-            key[k] = if cand { priority.to_bits() as i32 } else { -1 };
-            nc += cand as usize;
-        }
+        let nx2 = gather(&pre[..n], x, xs);
+        let nc = keys(p, e, inv_norm, xs, short, long, key);
         // 3. Selection.
         let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
         thr = if q == 0 {
@@ -308,22 +419,10 @@ fn kernel(
             cut_by_select(key, q, wide).apply(key)
         };
         selected = q as u32;
-        // 4. Masked update: step, pull towards the anchor, clip.
         let step = p.lr * e / (p.eps + nx2);
-        let lr_pull = p.lr * p.pull;
-        for k in 0..n {
-            let m = key[k] >= thr;
-            let xk = xs[k];
-            let g = (1.0 + ks * short[k] + kl * long[k]) * inv_norm;
-            let c = cons[k];
-            let w0 = weight[k];
-            let w1 = w0 + step * g * (1.0 - c) * xk;
-            let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
-            weight[k] = blend(m, w2.clamp(-p.w_max, p.w_max), w0);
-            // Co-activities are >= 0, so their bit patterns order like the values.
-            let a_bits = (e * xk).abs().to_bits() as i32;
-            max_bits = max_bits.max(a_bits & (m as i32).wrapping_neg());
-        }
+        max_bits = update(
+            p, e, inv_norm, step, thr, xs, key, weight, short, long, cons, anchor,
+        );
         if p.use_bias {
             *bias += p.bias_lr * e / (1.0 + nx2);
         }
@@ -331,29 +430,16 @@ fn kernel(
         // No candidates; the bias moves by ±0 as the formula says (Σx² cannot change that).
         *bias += p.bias_lr * e / 1.0;
     }
-    // 5. Trails, fused: evaporate, deposit on the selected (relative to the largest selected
-    // co-activity), long trail follows; consolidation decay.
-    let (rho_s, rho_l) = (p.rho_short, p.rho_long);
+    // 5. Trails (relative to the largest selected co-activity); 6. consolidation decay.
     let max_a = f32::from_bits(max_bits as u32);
     if max_a > 0.0 {
-        let dep = (1.0 - rho_s) / max_a;
-        for k in 0..n {
-            let m = key[k] >= thr;
-            let s0 = rho_s * short[k];
-            let s1 = (s0 + (e * xs[k]).abs() * dep).min(1.0);
-            let s = blend(m, s1, s0);
-            short[k] = s;
-            long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
-        }
+        let dep = (1.0 - p.rho_short) / max_a;
+        trails(p, e, dep, thr, xs, key, short, long);
     } else {
-        for k in 0..n {
-            let s = rho_s * short[k];
-            short[k] = s;
-            long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
-        }
+        evaporate(p, short, long);
     }
     if p.rho_consolidation != 1.0 {
-        for c in cons.iter_mut() {
+        for c in cons[..n].iter_mut() {
             *c *= p.rho_consolidation;
         }
     }
