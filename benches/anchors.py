@@ -338,6 +338,7 @@ net = lpn.Network([spec], seed=0)
 syn = lambda: net.stats()["layers"][0]["synapses"]
 out = {"built": (rss() - base) / syn()}
 net.learn(x, t)
+out["after learning"] = (rss() - base) / syn()
 reset_peak()
 net.restructure()
 out["after 1 restructure"] = (rss() - base) / syn()

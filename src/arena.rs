@@ -224,7 +224,8 @@ impl SynapseArena {
         drive(rows, &f);
     }
 
-    /// Give every row at least `capacity[j]` slots, keeping live synapses in place in their rows.
+    /// Give every row `max(capacity[j], live)` slots (growing or shrinking it), keeping live
+    /// synapses in their rows; done in place, column by column (see `relayout_column`).
     pub fn relayout(&mut self, capacity: &[usize]) {
         let n_rows = self.n_rows();
         let mut start = Vec::with_capacity(n_rows + 1);
@@ -233,28 +234,18 @@ impl SynapseArena {
             let c = cap.max(self.row_len[j] as usize);
             start.push(start[j] + c);
         }
-        let total = start[n_rows];
-        let mut next = SynapseArena {
-            row_start: start,
-            row_len: self.row_len.clone(),
-            pre: vec![0; total],
-            weight: vec![0.0; total],
-            short_trail: vec![0.0; total],
-            long_trail: vec![0.0; total],
-            consolidation: vec![0.0; total],
-            anchor: vec![0.0; total],
-        };
-        for j in 0..n_rows {
-            let src = self.live(j);
-            let dst = next.row_start[j]..next.row_start[j] + src.len();
-            next.pre[dst.clone()].copy_from_slice(&self.pre[src.clone()]);
-            next.weight[dst.clone()].copy_from_slice(&self.weight[src.clone()]);
-            next.short_trail[dst.clone()].copy_from_slice(&self.short_trail[src.clone()]);
-            next.long_trail[dst.clone()].copy_from_slice(&self.long_trail[src.clone()]);
-            next.consolidation[dst.clone()].copy_from_slice(&self.consolidation[src.clone()]);
-            next.anchor[dst].copy_from_slice(&self.anchor[src]);
+        let (old, len) = (&self.row_start, &self.row_len);
+        relayout_column(&mut self.pre, old, &start, len, 0);
+        for col in [
+            &mut self.weight,
+            &mut self.short_trail,
+            &mut self.long_trail,
+            &mut self.consolidation,
+            &mut self.anchor,
+        ] {
+            relayout_column(col, old, &start, len, 0.0);
         }
-        *self = next;
+        self.row_start = start;
     }
 
     /// Live synapses as (post, pre, ...) in row order, for inspection and checkpoints.
@@ -308,6 +299,40 @@ impl SynapseArena {
     }
 }
 
+/// Re-lay one column in place from rows at `old` starts to rows at `new` starts (`len` live
+/// slots each, capacities from the start arrays), growing the column first or shrinking it
+/// last, so memory never holds two copies of the arena: the peak is one column's realloc.
+/// Spare slots are set to `fresh`, as a freshly allocated column would be.
+fn relayout_column<T: Copy>(v: &mut Vec<T>, old: &[usize], new: &[usize], len: &[u32], fresh: T) {
+    if v.is_empty() {
+        return; // an absent optional column stays absent
+    }
+    let n_rows = len.len();
+    let total = new[n_rows];
+    if total > v.len() {
+        v.resize(total, fresh);
+    }
+    // Rows moving left go in increasing order and rows moving right in decreasing order; either
+    // way a row's destination holds no live slot that has not moved yet.
+    for j in 0..n_rows {
+        if new[j] < old[j] {
+            v.copy_within(old[j]..old[j] + len[j] as usize, new[j]);
+        }
+    }
+    for j in (0..n_rows).rev() {
+        if new[j] > old[j] {
+            v.copy_within(old[j]..old[j] + len[j] as usize, new[j]);
+        }
+    }
+    for j in 0..n_rows {
+        v[new[j] + len[j] as usize..new[j + 1]].fill(fresh);
+    }
+    if total < v.len() {
+        v.truncate(total);
+        v.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +375,35 @@ mod tests {
         assert_eq!(&a.pre[a.live(0)], &[0, 3]);
         assert_eq!(&a.pre[a.live(2)], &[1, 2, 4]);
         assert_eq!(&a.weight[a.live(2)], &[3.0, 4.0, 5.0]);
+        a.check(5).unwrap();
+    }
+
+    #[test]
+    fn relayout_in_place_moves_rows_both_ways_and_shrinks() {
+        let mut a = tiny();
+        a.relayout(&[4, 2, 6]);
+        let (mut b, mut c) = (vec![0.0; 3], vec![0; 3]);
+        a.par_rows(&mut b, &mut c, |_, row, _, _| {
+            for s in row.short_trail.iter_mut() {
+                *s = 7.0; // spare slots too: the re-layout must reset them
+            }
+        });
+        // Row 0 shrinks to its 2 live slots (moves nothing), row 1 grows, row 2 moves left.
+        a.relayout(&[0, 3, 3]);
+        assert_eq!(a.row_start, vec![0, 2, 5, 8]);
+        assert_eq!(a.pre.len(), 8);
+        assert_eq!(&a.pre[a.live(0)], &[0, 3]);
+        assert_eq!(&a.pre[a.live(2)], &[1, 2, 4]);
+        assert_eq!(&a.weight[a.live(2)], &[3.0, 4.0, 5.0]);
+        assert_eq!(&a.short_trail[2..5], &[0.0, 0.0, 0.0]);
+        // ... and back to more room: rows move right.
+        a.relayout(&[5, 1, 4]);
+        assert_eq!(a.row_start, vec![0, 5, 6, 10]);
+        assert_eq!(&a.pre[a.live(0)], &[0, 3]);
+        assert_eq!(&a.weight[a.live(0)], &[1.0, 2.0]);
+        assert_eq!(&a.pre[a.live(2)], &[1, 2, 4]);
+        assert_eq!(&a.weight[a.live(2)], &[3.0, 4.0, 5.0]);
+        assert_eq!(a.weight[9], 0.0);
         a.check(5).unwrap();
     }
 

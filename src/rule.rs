@@ -257,16 +257,19 @@ fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
 // The passes take every column as its own slice argument: arguments are known not to alias,
 // which lets the compiler vectorise each loop without run-time overlap checks per row.
 
-/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same way).
+/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same
+/// way); also counts the candidates (`|e·x| > 0`), so a row without any skips passes 2–4.
 #[inline(always)]
-fn gather(pre: &[u32], x: &[f32], xs: &mut [f32]) -> f32 {
+fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32]) -> (f32, usize) {
     let mut nx2 = 0.0f32;
+    let mut nc = 0u32;
     for (xk, &i) in xs.iter_mut().zip(pre) {
         let v = x[i as usize];
         *xk = v;
         nx2 += v * v;
+        nc += ((e * v).abs() > 0.0) as u32;
     }
-    nx2
+    (nx2, nc as usize)
 }
 
 /// Pass 2: keys (priority bits for candidates `a > 0`, -1 for the rest); returns |C|.
@@ -307,6 +310,7 @@ fn update(
     inv_norm: f32,
     step: f32,
     thr: i32,
+    sparse: bool,
     xs: &[f32],
     key: &[i32],
     weight: &mut [f32],
@@ -320,6 +324,21 @@ fn update(
     let (short, long, cons, anchor) = (&short[..n], &long[..n], &cons[..n], &anchor[..n]);
     let lr_pull = p.lr * p.pull;
     let mut max_bits = 0i32;
+    if sparse {
+        // Few candidates (sparse input): visit only the selected slots, same formulas.
+        for k in 0..n {
+            if key[k] >= thr {
+                let xk = xs[k];
+                let g = pheromone(p, inv_norm, short[k], long[k]);
+                let c = cons[k];
+                let w1 = weight[k] + step * g * (1.0 - c) * xk;
+                let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
+                weight[k] = w2.clamp(-p.w_max, p.w_max);
+                max_bits = max_bits.max((e * xk).abs().to_bits() as i32);
+            }
+        }
+        return max_bits;
+    }
     for k in 0..n {
         let m = key[k] >= thr;
         let xk = xs[k];
@@ -404,8 +423,12 @@ fn kernel(
     let mut max_bits = 0i32;
     // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
-    if e != 0.0 {
-        let nx2 = gather(&pre[..n], x, xs);
+    let (nx2, nc) = if e != 0.0 {
+        gather(&pre[..n], x, e, xs)
+    } else {
+        (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
+    };
+    if nc > 0 {
         let nc = keys(p, e, inv_norm, xs, short, long, key);
         // 3. Selection.
         let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
@@ -420,15 +443,14 @@ fn kernel(
         };
         selected = q as u32;
         let step = p.lr * e / (p.eps + nx2);
+        // Below a quarter of the row, skipping slots beats the vectorised masked pass.
+        let sparse = 4 * nc <= n;
         max_bits = update(
-            p, e, inv_norm, step, thr, xs, key, weight, short, long, cons, anchor,
+            p, e, inv_norm, step, thr, sparse, xs, key, weight, short, long, cons, anchor,
         );
-        if p.use_bias {
-            *bias += p.bias_lr * e / (1.0 + nx2);
-        }
-    } else if p.use_bias {
-        // No candidates; the bias moves by ±0 as the formula says (Σx² cannot change that).
-        *bias += p.bias_lr * e / 1.0;
+    }
+    if p.use_bias {
+        *bias += p.bias_lr * e / (1.0 + nx2);
     }
     // 5. Trails (relative to the largest selected co-activity); 6. consolidation decay.
     let max_a = f32::from_bits(max_bits as u32);
@@ -671,6 +693,37 @@ mod tests {
                 assert_eq!(r.w[k] != 0.0, rank < q, "n {n} slot {k}");
             }
             assert!(r.w.iter().zip(&x).all(|(&w, &v)| v > 0.0 || w == 0.0));
+        }
+    }
+
+    #[test]
+    fn sparse_and_masked_update_passes_agree_bit_for_bit() {
+        let p = RuleParams {
+            kappa_long: 0.5,
+            pull: 0.3,
+            ..params()
+        };
+        let n = 16;
+        let xs: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin() * 3.0).collect();
+        let key: Vec<i32> = (0..n).map(|k| if k % 5 == 1 { 7 } else { -1 }).collect();
+        let short: Vec<f32> = (0..n).map(|k| (k as f32 * 0.11).cos().abs()).collect();
+        let long: Vec<f32> = short.iter().map(|s| s * 0.5).collect();
+        let cons: Vec<f32> = (0..n).map(|k| (k % 3) as f32 * 0.4).collect();
+        let anchor: Vec<f32> = (0..n).map(|k| k as f32 * 0.1 - 0.5).collect();
+        let w0: Vec<f32> = (0..n).map(|k| (k as f32 * 0.7).sin()).collect();
+        let (mut wa, mut wb) = (w0.clone(), w0.clone());
+        let run = |sparse: bool, w: &mut [f32]| {
+            update(
+                &p, -0.8, 0.4, 0.05, 0, sparse, &xs, &key, w, &short, &long, &cons, &anchor,
+            )
+        };
+        let (ma, mb) = (run(true, &mut wa), run(false, &mut wb));
+        assert_eq!(ma, mb);
+        assert!(ma > 0);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&wa), bits(&wb));
+        for k in 0..n {
+            assert_eq!(wa[k] != w0[k], key[k] >= 0, "slot {k}");
         }
     }
 }

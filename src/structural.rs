@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 /// Growing rows whose growth neighbourhood is built at once: bounds the transient memory to a
 /// block's candidates (a few MB) whatever the layer size.
-const GROWTH_BLOCK: usize = 65_536;
+const GROWTH_BLOCK: usize = 8_192;
 
 thread_local! {
     static PICKS: RefCell<Vec<(f32, f64, u32)>> = const { RefCell::new(Vec::new()) };
