@@ -257,19 +257,16 @@ fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
 // The passes take every column as its own slice argument: arguments are known not to alias,
 // which lets the compiler vectorise each loop without run-time overlap checks per row.
 
-/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same
-/// way); also counts the candidates (`|e·x| > 0`), so a row without any skips passes 2–4.
+/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same way).
 #[inline(always)]
-fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32]) -> (f32, usize) {
+fn gather(pre: &[u32], x: &[f32], xs: &mut [f32]) -> f32 {
     let mut nx2 = 0.0f32;
-    let mut nc = 0u32;
     for (xk, &i) in xs.iter_mut().zip(pre) {
         let v = x[i as usize];
         *xk = v;
         nx2 += v * v;
-        nc += ((e * v).abs() > 0.0) as u32;
     }
-    (nx2, nc as usize)
+    nx2
 }
 
 /// Pass 2: keys (priority bits for candidates `a > 0`, -1 for the rest); returns |C|.
@@ -424,12 +421,13 @@ fn kernel(
     // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
     let (nx2, nc) = if e != 0.0 {
-        gather(&pre[..n], x, e, xs)
+        let nx2 = gather(&pre[..n], x, xs);
+        (nx2, keys(p, e, inv_norm, xs, short, long, key))
     } else {
         (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
     };
+    // A row without candidates (sparse input) skips selection and update.
     if nc > 0 {
-        let nc = keys(p, e, inv_norm, xs, short, long, key);
         // 3. Selection.
         let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
         thr = if q == 0 {
