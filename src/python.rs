@@ -1,15 +1,17 @@
 //! The Python module `lpn._lpn`: thin wrappers that take numpy views, release the GIL around all
 //! compute and return fresh numpy arrays. The Python package (`python/lpn`) adds validation of
 //! dtypes and shapes and the user-facing classes.
+use crate::arena::{Flat, FlatVec};
 use crate::checkpoint;
-use crate::config::{LayerSpec, LearnConfig};
+use crate::config::{self, LayerSpec, LearnConfig};
 use crate::error::LpnError;
-use crate::network::Network;
+use crate::network::{Network, Stat};
 use crate::pool;
+use crate::topology;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -18,8 +20,6 @@ impl From<LpnError> for PyErr {
     fn from(e: LpnError) -> PyErr {
         match e {
             LpnError::Value(m) => PyValueError::new_err(m),
-            LpnError::Type(m) => PyTypeError::new_err(m),
-            LpnError::Io(m) => PyOSError::new_err(m),
         }
     }
 }
@@ -52,7 +52,7 @@ impl Engine {
     }
 
     fn check_layer(&self, layer: usize) -> PyResult<()> {
-        let n = self.read().layers.len();
+        let n = self.read().layers().len();
         if layer >= n {
             return Err(PyValueError::new_err(format!(
                 "layer index {layer} is out of range for a network of {n} layers"
@@ -62,16 +62,12 @@ impl Engine {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> PyResult<T> {
-    serde_json::from_str(s).map_err(|e| PyValueError::new_err(format!("invalid {what}: {e}")))
-}
-
 #[pymethods]
 impl Engine {
     #[new]
     fn new(py: Python<'_>, specs_json: &str, config_json: &str, seed: u64) -> PyResult<Self> {
-        let specs: Vec<LayerSpec> = parse_json("layer specs", specs_json)?;
-        let config: LearnConfig = parse_json("config", config_json)?;
+        let specs = config::specs_from_json(specs_json)?;
+        let config: LearnConfig = config::from_json("config", config_json)?;
         let net = py.detach(|| pool::install(usize::MAX, || Network::new(specs, config, seed)))?;
         Ok(Engine {
             inner: RwLock::new(net),
@@ -164,63 +160,41 @@ impl Engine {
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let net = self.read();
-        let d = PyDict::new(py);
-        d.set_item("steps", net.steps)?;
-        d.set_item("samples", net.samples)?;
-        d.set_item("replays", net.replays)?;
-        d.set_item("replay_buffer", net.reservoir.len())?;
-        d.set_item("contrastive_steps", net.contrastive_steps)?;
-        d.set_item("goodness_pos", net.last_goodness.0)?;
-        d.set_item("goodness_neg", net.last_goodness.1)?;
-        let mut layers = Vec::new();
-        for k in 0..net.layers.len() {
-            let r = net.layer_report(k);
-            let l = PyDict::new(py);
-            l.set_item("synapses", r.synapses)?;
-            l.set_item("capacity", r.capacity)?;
-            l.set_item("budget", r.budget)?;
-            l.set_item("loss_avg", r.loss_avg)?;
-            l.set_item("expanding", r.expanding)?;
-            l.set_item("steps", r.steps)?;
-            l.set_item("touched", r.touched)?;
-            l.set_item("touched_total", r.touched_total)?;
-            l.set_item("touched_fraction", r.touched_fraction)?;
-            l.set_item("pruned", r.pruned)?;
-            l.set_item("grown", r.grown)?;
-            l.set_item("pruned_total", r.pruned_total)?;
-            l.set_item("grown_total", r.grown_total)?;
-            l.set_item("signal", r.signal)?;
-            layers.push(l);
-        }
+        let d = stat_dict(py, net.report())?;
+        let layers = (0..net.layers().len())
+            .map(|k| stat_dict(py, net.layer_report(k)))
+            .collect::<PyResult<Vec<_>>>()?;
         d.set_item("layers", layers)?;
         Ok(d)
     }
 
     /// Live synapses of one layer, row by row: fresh arrays, never views of engine state.
+    /// One entry per declared column (absent optional columns are empty), plus `post`.
     fn synapses<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         self.check_layer(layer)?;
         let net = self.read();
-        let a = &net.layers[layer].arena;
-        let idx = a.live_indices();
-        let mut post = Vec::with_capacity(idx.len());
+        let a = net.layers()[layer].arena();
+        let mut post = Vec::with_capacity(a.n_live());
         for j in 0..a.n_rows() {
-            post.extend(std::iter::repeat_n(j as i64, a.row_len[j] as usize));
+            post.extend(std::iter::repeat_n(j as i64, a.row_len(j)));
         }
-        let pick = |v: &Vec<f32>| idx.iter().map(|&k| v[k]).collect::<Vec<f32>>();
         let d = PyDict::new(py);
-        d.set_item(
-            "pre",
-            idx.iter()
-                .map(|&k| a.pre[k] as i64)
-                .collect::<Vec<i64>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item("post", post.into_pyarray(py))?;
-        d.set_item("weight", pick(&a.weight).into_pyarray(py))?;
-        d.set_item("short_trail", pick(&a.short_trail).into_pyarray(py))?;
-        d.set_item("long_trail", pick(&a.long_trail).into_pyarray(py))?;
-        d.set_item("consolidation", pick(&a.consolidation).into_pyarray(py))?;
-        d.set_item("anchor", pick(&a.anchor).into_pyarray(py))?;
+        for (name, col) in a.live_columns() {
+            match col {
+                // Indices as int64, like `post`, so that numpy arithmetic on them is safe.
+                FlatVec::U32(v) => d.set_item(
+                    name,
+                    v.iter()
+                        .map(|&i| i as i64)
+                        .collect::<Vec<i64>>()
+                        .into_pyarray(py),
+                )?,
+                FlatVec::F32(v) => d.set_item(name, v.into_pyarray(py))?,
+            }
+            if name == "pre" {
+                d.set_item("post", std::mem::take(&mut post).into_pyarray(py))?;
+            }
+        }
         Ok(d)
     }
 
@@ -228,18 +202,21 @@ impl Engine {
     fn layer_state<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         self.check_layer(layer)?;
         let net = self.read();
-        let l = &net.layers[layer];
+        let l = &net.layers()[layer];
         let d = PyDict::new(py);
-        d.set_item("bias", l.bias.clone().into_pyarray(py))?;
-        d.set_item("error_trace", l.error_trace.clone().into_pyarray(py))?;
-        d.set_item("activity_trace", l.activity_trace.clone().into_pyarray(py))?;
-        d.set_item("max_fan_in", l.max_fan_in.clone().into_pyarray(py))?;
-        d.set_item("budget", l.budget.fraction)?;
-        d.set_item("loss_avg", l.budget.loss_avg)?;
-        d.set_item("has_loss_avg", l.budget.has_loss_avg)?;
-        d.set_item("expanding", l.budget.expanding)?;
-        d.set_item("steps", l.steps)?;
-        d.set_item("signal", l.signal.name())?;
+        for (name, v) in l.unit_vectors() {
+            match v {
+                Flat::U32(v) => d.set_item(name, v.to_vec().into_pyarray(py))?,
+                Flat::F32(v) => d.set_item(name, v.to_vec().into_pyarray(py))?,
+            }
+        }
+        let b = l.budget();
+        d.set_item("budget", b.fraction())?;
+        d.set_item("loss_avg", b.loss_avg())?;
+        d.set_item("has_loss_avg", b.has_loss_avg())?;
+        d.set_item("expanding", b.expanding())?;
+        d.set_item("steps", l.steps())?;
+        d.set_item("signal", l.signal().name())?;
         Ok(d)
     }
 
@@ -252,9 +229,9 @@ impl Engine {
         self.check_layer(layer)?;
         let net = self.read();
         let n_final = net.n_out();
-        let l = &net.layers[layer];
-        Ok(l.feedback.as_ref().map(|f| {
-            numpy::ndarray::Array2::from_shape_vec((l.n_out(), n_final), f.clone())
+        let l = &net.layers()[layer];
+        Ok(l.feedback().map(|f| {
+            numpy::ndarray::Array2::from_shape_vec((l.n_out(), n_final), f.to_vec())
                 .expect("shape matches")
                 .into_pyarray(py)
         }))
@@ -264,20 +241,21 @@ impl Engine {
     fn positions<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Pair<'py, PyArray2<f64>>> {
         self.check_layer(layer)?;
         let net = self.read();
-        let l = &net.layers[layer];
+        let l = &net.layers()[layer];
+        let geo = l.geometry();
         let grab = |n: usize, f: &dyn Fn(usize) -> [f64; 2]| {
             let v: Vec<f64> = (0..n).flat_map(f).collect();
             numpy::ndarray::Array2::from_shape_vec((n, 2), v).expect("shape matches")
         };
-        let pin = grab(l.n_in(), &|k| l.geo.pos_in(k));
-        let pout = grab(l.n_out(), &|k| l.geo.pos_out(k));
+        let pin = grab(l.n_in(), &|k| geo.pos_in(k));
+        let pout = grab(l.n_out(), &|k| geo.pos_out(k));
         Ok((pin.into_pyarray(py), pout.into_pyarray(py)))
     }
 
     /// Indices drawn into the replay buffer so far and its contents, for inspection.
     fn replay_buffer<'py>(&self, py: Python<'py>) -> ReplayView<'py> {
         let net = self.read();
-        let r = &net.reservoir;
+        let r = net.reservoir();
         (
             r.x.clone().into_pyarray(py),
             r.t.clone().into_pyarray(py),
@@ -292,12 +270,12 @@ impl Engine {
 
     /// Buffer slots replayed during the last `learn` call, in order.
     fn last_replayed<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
-        self.read().last_replayed.clone().into_pyarray(py)
+        self.read().last_replayed().to_vec().into_pyarray(py)
     }
 
     #[getter]
     fn n_layers(&self) -> usize {
-        self.read().layers.len()
+        self.read().layers().len()
     }
 
     #[getter]
@@ -312,7 +290,7 @@ impl Engine {
 
     #[getter]
     fn seed(&self) -> u64 {
-        self.read().seed
+        self.read().seed()
     }
 
     /// An independent copy of the whole engine (deepcopy and tests).
@@ -350,20 +328,121 @@ impl Engine {
     /// Layer specs as JSON (what a loaded checkpoint was built from).
     fn specs_json(&self) -> String {
         let net = self.read();
-        let specs: Vec<&LayerSpec> = net.layers.iter().map(|l| &l.spec).collect();
+        let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
         serde_json::to_string(&specs).expect("specs are plain data")
     }
 
     /// The learning config as JSON.
     fn config_json(&self) -> String {
-        serde_json::to_string(&self.read().config).expect("config is plain data")
+        serde_json::to_string(self.read().config()).expect("config is plain data")
     }
 
     /// New samples learned so far (cheap: `checkpoint_every` reads it after every `learn`).
     #[getter]
     fn samples(&self) -> u64 {
-        self.read().samples
+        self.read().counters().samples
     }
+}
+
+fn stat_dict<'py>(py: Python<'py>, items: Vec<(&str, Stat)>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, v) in items {
+        match v {
+            Stat::Int(v) => d.set_item(name, v)?,
+            Stat::Float(v) => d.set_item(name, v)?,
+            Stat::Bool(v) => d.set_item(name, v)?,
+            Stat::Text(v) => d.set_item(name, v)?,
+        }
+    }
+    Ok(d)
+}
+
+/// Check a learning config given as JSON; returns it with every default filled in (JSON).
+/// This is the engine's one validator: `lpn.LearnConfig` calls it at construction.
+#[pyfunction]
+fn validate_config(config_json: &str) -> PyResult<String> {
+    let c: LearnConfig = config::from_json("config", config_json)?;
+    c.validate()?;
+    Ok(serde_json::to_string(&c).expect("config is plain data"))
+}
+
+/// Check one layer spec given as JSON; returns it with every default filled in (JSON).
+#[pyfunction]
+fn validate_spec(spec_json: &str) -> PyResult<String> {
+    let s: LayerSpec = config::from_json("layer spec", spec_json)?;
+    s.validate()?;
+    Ok(serde_json::to_string(&s).expect("spec is plain data"))
+}
+
+/// The engine's default learning config, as JSON.
+#[pyfunction]
+fn config_defaults() -> String {
+    serde_json::to_string(&LearnConfig::default()).expect("config is plain data")
+}
+
+/// The engine's default layer spec (n_in = n_out = 0, which `validate_spec` refuses), as JSON.
+#[pyfunction]
+fn spec_defaults() -> String {
+    serde_json::to_string(&LayerSpec::new(0, 0)).expect("spec is plain data")
+}
+
+/// Positions `(n, 2)` of `n` units laid out as a layer side with `dims` and `shape` places
+/// them (x, y; y = 0.5 in 1-D): the engine's geometry, for tasks and the reference.
+#[pyfunction]
+#[pyo3(signature = (n, dims=1, shape=None))]
+fn unit_positions(
+    py: Python<'_>,
+    n: usize,
+    dims: usize,
+    shape: Option<(usize, usize)>,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    let mut spec = LayerSpec::new(n.max(1), 1);
+    spec.dims = dims;
+    spec.in_shape = shape;
+    spec.validate()?;
+    let shape = spec.shape_for(n, shape, "in")?;
+    let v: Vec<f64> = (0..n).flat_map(|k| topology::position(shape, k)).collect();
+    Ok(numpy::ndarray::Array2::from_shape_vec((n, 2), v)
+        .expect("shape matches")
+        .into_pyarray(py))
+}
+
+/// Distances `(m, n)` between positions `a` `(m, d)` and `b` `(n, d)`, `d` = 1 or 2 axes.
+#[pyfunction]
+#[pyo3(signature = (a, b, periodic=true))]
+fn distances<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f64>,
+    b: PyReadonlyArray2<'py, f64>,
+    periodic: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (a, b) = (a.as_array(), b.as_array());
+    let dims = a.shape()[1];
+    if !(dims == 1 || dims == 2) || b.shape()[1] != dims {
+        return Err(PyValueError::new_err(format!(
+            "positions must have 1 or 2 columns each, got {} and {}",
+            dims,
+            b.shape()[1]
+        )));
+    }
+    let point = |r: numpy::ndarray::ArrayView1<'_, f64>| [r[0], if dims == 2 { r[1] } else { 0.5 }];
+    let (m, n) = (a.shape()[0], b.shape()[0]);
+    let mut out = Vec::with_capacity(m * n);
+    for ra in a.rows() {
+        let pa = point(ra);
+        for rb in b.rows() {
+            out.push(topology::distance(dims, periodic, pa, point(rb)));
+        }
+    }
+    Ok(numpy::ndarray::Array2::from_shape_vec((m, n), out)
+        .expect("shape matches")
+        .into_pyarray(py))
+}
+
+/// The largest distance the engine counts as within `radius` (neighbourhoods and growth).
+#[pyfunction]
+fn reach(radius: f64) -> f64 {
+    topology::reach(radius)
 }
 
 #[pyfunction]
@@ -381,6 +460,13 @@ fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_spec, m)?)?;
+    m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(spec_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(unit_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(distances, m)?)?;
+    m.add_function(wrap_pyfunction!(reach, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

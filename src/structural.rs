@@ -62,26 +62,24 @@ impl Layer {
         self.growth = None;
         let n_out = self.n_out();
         let (tw, tl) = (cfg.prune_weight, cfg.prune_long);
-        let mut bias = std::mem::take(&mut self.bias);
         let mut count = std::mem::take(&mut self.row_count);
-        self.arena
-            .par_rows(&mut bias, &mut count, |_, mut row, _, pruned| {
-                let n = row.live();
-                let mut keep = 0;
-                for k in 0..n {
-                    let dead = row.weight[k].abs() < tw
-                        && row.long_trail[k] < tl
-                        && row.consolidation[k] == 0.0;
-                    if !dead {
-                        if keep != k {
-                            row.move_slot(k, keep);
-                        }
-                        keep += 1;
+        self.arena.par_rows(&mut count[..], |_, mut row, pruned| {
+            let n = row.live();
+            let mut keep = 0;
+            for k in 0..n {
+                let dead = row.weight[k].abs() < tw
+                    && row.long_trail[k] < tl
+                    && row.consolidation[k] == 0.0;
+                if !dead {
+                    if keep != k {
+                        row.move_slot(k, keep);
                     }
+                    keep += 1;
                 }
-                *pruned = (n - keep) as u32;
-                *row.len = keep as u32;
-            });
+            }
+            *pruned = (n - keep) as u32;
+            *row.len = keep as u32;
+        });
         let pruned: u64 = count.iter().map(|&c| c as u64).sum();
 
         // Grow: rows whose error trace is above the layer mean.
@@ -90,13 +88,12 @@ impl Layer {
             sum += h as f64;
         }
         let mean = sum / n_out as f64;
-        let limits: Vec<u32> = (0..n_out)
+        let limits: Vec<usize> = (0..n_out)
             .map(|j| {
-                let len = self.arena.row_len[j] as usize;
+                let len = self.arena.row_len(j);
                 if (self.error_trace[j] as f64) > mean {
                     cfg.grow_per_row
                         .min((self.max_fan_in[j] as usize).saturating_sub(len))
-                        as u32
                 } else {
                     0
                 }
@@ -105,13 +102,11 @@ impl Layer {
         // A row's growth limit never takes it past its bound, so the limit alone decides
         // whether a row needs more slots; if one does, every row is re-laid tight: what it
         // holds now plus what it may grow (slots freed by pruning are returned).
-        let need_relayout = (0..n_out).any(|j| {
-            limits[j] > 0
-                && self.arena.row_len[j] as usize + limits[j] as usize > self.arena.capacity(j)
-        });
+        let need_relayout = (0..n_out)
+            .any(|j| limits[j] > 0 && self.arena.row_len(j) + limits[j] > self.arena.capacity(j));
         if need_relayout {
             let caps: Vec<usize> = (0..n_out)
-                .map(|j| self.arena.row_len[j] as usize + limits[j] as usize)
+                .map(|j| self.arena.row_len(j) + limits[j])
                 .collect();
             self.arena.relayout(&caps);
         }
@@ -128,7 +123,7 @@ impl Layer {
             }
             let this = &*self;
             let (nb, owner, limits) = (&nb, &block_of, &limits);
-            arena.par_rows(&mut bias, &mut count, |j, mut row, _, grown| {
+            arena.par_rows(&mut count[..], |j, mut row, grown| {
                 if owner[j] == u32::MAX || limits[j] == 0 {
                     return;
                 }
@@ -136,14 +131,7 @@ impl Layer {
                     let mut picks = cell.borrow_mut();
                     let n = row.live();
                     let candidates = nb.row(owner[j] as usize);
-                    growth_picks(
-                        this,
-                        j,
-                        candidates,
-                        &row.pre[..n],
-                        limits[j] as usize,
-                        &mut picks,
-                    );
+                    growth_picks(this, j, candidates, &row.pre[..n], limits[j], &mut picks);
                     for &(_, _, i) in picks.iter() {
                         if row.live() < row.pre.len() {
                             row.insert_fresh(i);
@@ -161,7 +149,6 @@ impl Layer {
         }
         self.arena = arena;
         let grown: u64 = growing.iter().map(|&j| count[j] as u64).sum();
-        self.bias = bias;
         self.row_count = count;
         self.stats.pruned_last = pruned;
         self.stats.grown_last = grown;
@@ -200,7 +187,7 @@ mod tests {
         for j in 0..layer.n_out() {
             let live = layer.arena.live(j);
             assert!(live.len() <= layer.max_fan_in[j] as usize);
-            for &i in &layer.arena.pre[live] {
+            for &i in &layer.arena.pre()[live] {
                 assert!(layer.geo.distance_io(i as usize, j) <= r + 1e-12);
                 assert!(layer
                     .spec
@@ -228,9 +215,9 @@ mod tests {
         check_invariants(&layer);
         // Grown synapses start at w = l = c = 0 with a scout short trail s = 1 (§5.2); every
         // survivor has w = 0.5 and keeps s = 0.
-        let a = &layer.arena;
+        let a = layer.arena.columns();
         let mut scouts = 0;
-        for k in a.live_indices() {
+        for k in layer.arena.live_indices() {
             let fresh = a.weight[k] == 0.0;
             assert_eq!(a.short_trail[k], if fresh { 1.0 } else { 0.0 });
             if fresh {
@@ -245,17 +232,16 @@ mod tests {
             check_invariants(&layer);
         }
         let cap_total: usize = layer.max_fan_in.iter().map(|&m| m as usize).sum();
-        assert!(layer.arena.pre.len() <= cap_total.max(before));
+        assert!(layer.arena.n_slots() <= cap_total.max(before));
     }
 
     #[test]
     fn consolidated_or_trailed_synapses_survive() {
         let mut layer = layer_2d();
-        for k in 0..layer.arena.weight.len() {
-            layer.arena.weight[k] = 0.0;
-        }
-        layer.arena.consolidation[0] = 0.5;
-        layer.arena.long_trail[1] = 0.5;
+        let cols = layer.arena.columns_mut();
+        cols.weight.fill(0.0);
+        cols.consolidation[0] = 0.5;
+        cols.long_trail[1] = 0.5;
         let cfg = LearnConfig::default();
         layer.restructure(&cfg);
         assert_eq!(layer.arena.n_live(), 2);
