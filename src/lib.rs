@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod layer;
+pub mod memory;
 pub mod network;
 pub mod pool;
 pub mod replay;
@@ -19,5 +20,7 @@ pub use config::{LayerSpec, LearnConfig};
 pub use error::{LpnError, Result};
 pub use network::Network;
 
+#[cfg(feature = "python")]
+mod memory_py;
 #[cfg(feature = "python")]
 mod python;

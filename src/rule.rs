@@ -1,4 +1,4 @@
-//! The per-row learning rule (DESIGN.md §3, steps 1–6): candidates, pheromone factor, budgeted
+//! The per-row learning rule (docs/rule.md, steps 1–6): candidates, pheromone factor, budgeted
 //! selection, normalised update with consolidation pull, clipping, trails.
 //!
 //! One row is a handful of passes over its slots, each a straight loop the compiler vectorises

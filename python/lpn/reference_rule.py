@@ -1,4 +1,4 @@
-"""The learning rule of one layer, as DESIGN.md §3 states it, step by step.
+"""The learning rule of one layer, as docs/rule.md states it, step by step.
 
 This is the specification the engine (src/rule.rs, src/layer.rs, src/budget.rs) is tested
 against. Each function takes a ``ReferenceLayer`` (``lpn.reference``) and updates its arrays:
