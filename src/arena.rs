@@ -404,8 +404,9 @@ macro_rules! synapse_columns {
                 Ok(())
             }
 
-            /// Give every row at least `capacity[j]` slots, keeping live synapses in place in
-            /// their rows.
+            /// Give every row `max(capacity[j], live)` slots (growing or shrinking it), keeping
+            /// live synapses in their rows; done in place, column by column, so the peak extra
+            /// memory is one column's growth (see `relayout_column`).
             pub fn relayout(&mut self, capacity: &[usize]) {
                 let n_rows = self.n_rows();
                 let mut start = Vec::with_capacity(n_rows + 1);
@@ -414,24 +415,15 @@ macro_rules! synapse_columns {
                     let c = cap.max(self.row_len[j] as usize);
                     start.push(start[j] + c);
                 }
-                let total = start[n_rows];
-                let mut next = SynapseArena {
-                    row_start: start,
-                    row_len: self.row_len.clone(),
-                    pre: vec![0; total],
-                    $( $name: if self.$name.is_empty() { Vec::new() } else { vec![$fresh; total] }, )*
-                };
-                for j in 0..n_rows {
-                    let src = self.live(j);
-                    let dst = next.row_start[j]..next.row_start[j] + src.len();
-                    next.pre[dst.clone()].copy_from_slice(&self.pre[src.clone()]);
-                    $(
-                        if !self.$name.is_empty() {
-                            next.$name[dst.clone()].copy_from_slice(&self.$name[src.clone()]);
-                        }
-                    )*
-                }
-                *self = next;
+                let (old, len) = (&self.row_start, &self.row_len);
+                relayout_column(&mut self.pre, old, &start, len, 0);
+                $(
+                    // An absent optional column stays absent.
+                    if !(is_optional!($($opt)?) && self.$name.is_empty()) {
+                        relayout_column(&mut self.$name, old, &start, len, $fresh);
+                    }
+                )*
+                self.row_start = start;
             }
 
             /// Equality of the live synapses, bit for bit (spare slots excluded).
@@ -639,6 +631,37 @@ impl SynapseArena {
     }
 }
 
+/// Re-lay one column in place from rows at `old` starts to rows at `new` starts (`len` live
+/// slots each, capacities from the start arrays), growing the column first or shrinking it
+/// last, so memory never holds two copies of the arena: the peak is one column's realloc.
+/// Spare slots are set to `fresh`, as a freshly allocated column would be.
+fn relayout_column<T: Copy>(v: &mut Vec<T>, old: &[usize], new: &[usize], len: &[u32], fresh: T) {
+    let n_rows = len.len();
+    let total = new[n_rows];
+    if total > v.len() {
+        v.resize(total, fresh);
+    }
+    // Rows moving left go in increasing order and rows moving right in decreasing order; either
+    // way a row's destination holds no live slot that has not moved yet.
+    for j in 0..n_rows {
+        if new[j] < old[j] {
+            v.copy_within(old[j]..old[j] + len[j] as usize, new[j]);
+        }
+    }
+    for j in (0..n_rows).rev() {
+        if new[j] > old[j] {
+            v.copy_within(old[j]..old[j] + len[j] as usize, new[j]);
+        }
+    }
+    for j in 0..n_rows {
+        v[new[j] + len[j] as usize..new[j + 1]].fill(fresh);
+    }
+    if total < v.len() {
+        v.truncate(total);
+        v.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -692,6 +715,34 @@ mod tests {
         assert_eq!(&a.anchor[a.live(2)], &[3.0, 4.0, 5.0]);
         a.check(5).unwrap();
         assert!(a.same_live(&tiny()));
+    }
+
+    #[test]
+    fn relayout_in_place_moves_rows_both_ways_and_shrinks() {
+        let mut a = tiny();
+        a.relayout(&[4, 2, 6]);
+        a.par_rows((), |_, row, ()| {
+            for s in row.short_trail.iter_mut() {
+                *s = 7.0; // spare slots too: the re-layout must reset them
+            }
+        });
+        // Row 0 shrinks to its 2 live slots (moves nothing), row 1 grows, row 2 moves left.
+        a.relayout(&[0, 3, 3]);
+        assert_eq!(a.row_start, vec![0, 2, 5, 8]);
+        assert_eq!(a.pre.len(), 8);
+        assert_eq!(&a.pre[a.live(0)], &[0, 3]);
+        assert_eq!(&a.pre[a.live(2)], &[1, 2, 4]);
+        assert_eq!(&a.weight[a.live(2)], &[3.0, 4.0, 5.0]);
+        assert_eq!(&a.short_trail[2..5], &[0.0, 0.0, 0.0]);
+        // ... and back to more room: rows move right.
+        a.relayout(&[5, 1, 4]);
+        assert_eq!(a.row_start, vec![0, 5, 6, 10]);
+        assert_eq!(&a.pre[a.live(0)], &[0, 3]);
+        assert_eq!(&a.weight[a.live(0)], &[1.0, 2.0]);
+        assert_eq!(&a.pre[a.live(2)], &[1, 2, 4]);
+        assert_eq!(&a.weight[a.live(2)], &[3.0, 4.0, 5.0]);
+        assert_eq!(a.weight[9], 0.0);
+        a.check(5).unwrap();
     }
 
     #[test]

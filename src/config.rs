@@ -216,7 +216,7 @@ impl LayerSpec {
     }
 }
 
-/// How a hidden layer learns (DESIGN.md §4, §5.4).
+/// How a hidden layer learns (docs/rule.md, "Networks of layers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum HiddenSignal {

@@ -1,5 +1,20 @@
 //! The per-row learning rule (docs/rule.md, steps 1–6): candidates, pheromone factor, budgeted
 //! selection, normalised update with consolidation pull, clipping, trails.
+//!
+//! One row is a handful of passes over its slots, each a straight loop the compiler vectorises
+//! (no gathers after the first, no divisions per synapse, no branches on the selection):
+//! 1. gather the row's inputs once into a small buffer and sum `Σx²` on the way;
+//! 2. co-activity, pheromone factor and priority, folded into one integer key per slot (the
+//!    priority's bit pattern; -1 for a non-candidate) while counting candidates;
+//! 3. selection as a threshold on those keys (`key >= thr` once tied slots past the quota are
+//!    dropped) — no selection at all when the quota takes every candidate, ranks counted in
+//!    vector lanes for short rows, `select_nth` only for long rows with a real budget;
+//! 4. one masked update pass (step, pull, clip) that also finds the largest selected
+//!    co-activity;
+//! 5. one fused trail pass (evaporate, deposit, long trail, consolidation decay).
+//!
+//! Divisions happen once per row (`η e / (ε + Σx²)`, `(1 − ρ_s) / max a`) and once per step
+//! (`1 / (1 + κ_s + κ_l)`); `lpn.reference` uses the same formulas, so results stay bit-equal.
 use crate::arena::RowMut;
 use crate::budget::Budget;
 use crate::config::LearnConfig;
@@ -52,25 +67,39 @@ impl RuleParams {
     }
 }
 
+/// Rows this short pick their quota by counting ranks in 16 vector lanes: branch-free, cheaper
+/// than any sort at this size.
+const RANK_ROW: usize = 16;
+/// Rows up to this long keep their scratch on the stack; longer ones use a per-thread buffer.
+const STACK_ROW: usize = 64;
+
+#[derive(Default)]
+struct Scratch {
+    xs: Vec<f32>,
+    key: Vec<i32>,
+    wide: Vec<u64>,
+}
+
 thread_local! {
-    // Reused across steps so the hot loop does not allocate once warm.
-    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    // Only rows longer than STACK_ROW come here; reused so a warm step does not allocate.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Selection key: larger is better. Priorities are non-negative floats, whose bit patterns
-/// order like the values; the low half holds the complement of the slot, and rows are sorted by
-/// input index, so equal priorities prefer the lower input index (docs/rule.md, step 3).
+/// `ceil(v)` for `v >= 0` without a libm call (baseline x86-64 has no rounding instruction);
+/// NaN gives 0, +inf saturates. Exact: `v as u64` truncates, and a fraction rounds up.
 #[inline]
-fn key(priority: f32, slot: usize) -> u64 {
-    ((priority.to_bits() as u64) << 32) | (u32::MAX - slot as u32) as u64
+fn ceil_count(v: f64) -> usize {
+    let t = v as u64;
+    (if (t as f64) < v {
+        t.saturating_add(1)
+    } else {
+        t
+    }) as usize
 }
 
-#[inline]
-fn slot_of(key: u64) -> usize {
-    (u32::MAX - (key & 0xffff_ffff) as u32) as usize
-}
-
-/// Row quota `k_j` (§3 step 3 and §3.1).
+/// Row quota `k_j` (§3 step 3 and §3.1): `ceil(f·|C|)`, and while expanding
+/// `ceil(f·|C|·max(1, h_j / mean h))`, so a row never gets less than its plain quota; always
+/// within `1..=|C|`.
 #[inline]
 pub fn quota(
     n_candidates: usize,
@@ -84,15 +113,11 @@ pub fn quota(
     }
     let nc = n_candidates as f64;
     let k = if expanding && mean_trace > 0.0 {
-        (budget * nc * trace as f64 / mean_trace).ceil()
+        budget * nc * (trace as f64 / mean_trace).max(1.0)
     } else {
-        (budget * nc).ceil()
+        budget * nc
     };
-    if k.is_nan() {
-        1
-    } else {
-        (k as usize).clamp(1, n_candidates)
-    }
+    ceil_count(k).clamp(1, n_candidates)
 }
 
 /// Σ x_i² over the row's live synapses, in storage order.
@@ -106,6 +131,87 @@ pub fn input_energy(pre: &[u32], x: &[f32]) -> f32 {
     acc
 }
 
+/// The `quota` best candidates by (key descending, slot ascending) as the key of the last one
+/// taken (`thr`) and the slot just past it (`tie_end`): slot `k` is picked iff
+/// `key[k] > thr || (key[k] == thr && k < tie_end)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Cut {
+    thr: i32,
+    tie_end: usize,
+}
+
+impl Cut {
+    /// Make the cut a plain threshold: tied slots past `tie_end` drop out (key -1), so that
+    /// afterwards slot `k` is picked iff `key[k] >= thr` — one compare, vectorised.
+    #[inline]
+    fn apply(self, key: &mut [i32]) -> i32 {
+        let from = self.tie_end.min(key.len());
+        for kk in key[from..].iter_mut() {
+            if *kk == self.thr {
+                *kk = -1;
+            }
+        }
+        self.thr
+    }
+}
+
+/// Selection for short rows without sorting: every slot's rank (slots ahead of it by key,
+/// then by lower slot) is counted in 16 vertical lanes — 16 broadcast compares, no branches,
+/// no horizontal sums — and slots ranked below the quota keep their key, the rest get -1.
+/// Returns the threshold (0) that `key >= thr` then reads.
+#[inline]
+fn select_short(key: &mut [i32], quota: usize) -> i32 {
+    const SLOT: [i32; RANK_ROW] = {
+        let mut s = [0i32; RANK_ROW];
+        let mut k = 0;
+        while k < RANK_ROW {
+            s[k] = k as i32;
+            k += 1;
+        }
+        s
+    };
+    let n = key.len();
+    let mut k16 = [-1i32; RANK_ROW];
+    k16[..n].copy_from_slice(key);
+    let mut rank = [0i32; RANK_ROW];
+    for m in 0..n {
+        let (km, mi) = (k16[m], m as i32);
+        for k in 0..RANK_ROW {
+            let ahead = (km > k16[k]) | ((km == k16[k]) & (mi < SLOT[k]));
+            rank[k] += ahead as i32;
+        }
+    }
+    let q = quota as i32;
+    for k in 0..RANK_ROW {
+        k16[k] = if rank[k] < q { k16[k] } else { -1 };
+    }
+    key.copy_from_slice(&k16[..n]);
+    0
+}
+
+/// Same for longer rows, by `select_nth` on packed (key, complement of slot) words in `wide`.
+#[inline(never)]
+fn cut_by_select(key: &[i32], quota: usize, wide: &mut [u64]) -> Cut {
+    let mut m = 0;
+    for (k, &kk) in key.iter().enumerate() {
+        wide[m] = ((kk as u32 as u64) << 32) | (u32::MAX - k as u32) as u64;
+        m += (kk >= 0) as usize;
+    }
+    let wide = &mut wide[..m];
+    let (_, &mut nth, _) = wide.select_nth_unstable_by(quota - 1, |a, b| b.cmp(a));
+    Cut {
+        thr: (nth >> 32) as u32 as i32,
+        tie_end: (u32::MAX - (nth & 0xffff_ffff) as u32) as usize + 1,
+    }
+}
+
+/// `if m { a } else { b }` on bit patterns, so the loop stays branch-free and vectorises.
+#[inline(always)]
+fn blend(m: bool, a: f32, b: f32) -> f32 {
+    let mask = (m as u32).wrapping_neg();
+    f32::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
 /// Apply one step to one involved row with local error `e`; returns how many synapses were
 /// updated. `bias` is the row's bias, `trace` its error trace `h_j` (read only here).
 pub fn learn_row(
@@ -117,64 +223,269 @@ pub fn learn_row(
     p: &RuleParams,
 ) -> u32 {
     let n = row.live();
-    let nx2 = input_energy(&row.pre[..n], x);
-    let norm = 1.0 + p.kappa_short + p.kappa_long;
-    let pheromone = |s: f32, l: f32| (1.0 + p.kappa_short * s + p.kappa_long * l) / norm;
-    let selected = SCRATCH.with(|cell| {
-        let mut keys = cell.borrow_mut();
-        keys.clear();
-        if e != 0.0 {
-            for k in 0..n {
-                let a = (e * x[row.pre[k] as usize]).abs();
-                if a > 0.0 {
-                    let mut priority = a * pheromone(row.short_trail[k], row.long_trail[k]);
-                    if p.expanding {
-                        priority += p.beta * row.short_trail[k];
-                    }
-                    keys.push(key(priority, k));
-                }
+    if n <= RANK_ROW {
+        let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
+        kernel(
+            row,
+            x,
+            e,
+            bias,
+            trace,
+            p,
+            &mut xs[..n],
+            &mut key[..n],
+            &mut [],
+        )
+    } else if n <= STACK_ROW {
+        let (mut xs, mut key, mut wide) =
+            ([0.0f32; STACK_ROW], [0i32; STACK_ROW], [0u64; STACK_ROW]);
+        kernel(
+            row,
+            x,
+            e,
+            bias,
+            trace,
+            p,
+            &mut xs[..n],
+            &mut key[..n],
+            &mut wide[..n],
+        )
+    } else {
+        SCRATCH.with(|cell| {
+            let s = &mut *cell.borrow_mut();
+            if s.xs.len() < n {
+                s.xs.resize(n, 0.0);
+                s.key.resize(n, 0);
+                s.wide.resize(n, 0);
             }
-        }
-        let quota = quota(keys.len(), p.budget, p.expanding, trace, p.mean_trace);
-        if quota < keys.len() {
-            keys.select_nth_unstable_by(quota - 1, |a, b| b.cmp(a));
-            keys.truncate(quota);
-        }
-        let denom = p.eps + nx2;
-        let mut max_a = 0.0f32;
-        for &kk in keys.iter() {
-            let k = slot_of(kk);
-            let xi = x[row.pre[k] as usize];
-            let a = (e * xi).abs();
-            let g = pheromone(row.short_trail[k], row.long_trail[k]);
-            let cons = row.consolidation[k];
-            let mut w = row.weight[k] + p.lr * g * (1.0 - cons) * e * xi / denom;
-            w -= p.lr * p.pull * cons * (w - row.anchor[k]);
-            row.weight[k] = w.clamp(-p.w_max, p.w_max);
-            max_a = max_a.max(a);
-        }
-        if p.use_bias {
-            *bias += p.bias_lr * e / (1.0 + nx2);
-        }
-        for s in row.short_trail[..n].iter_mut() {
-            *s *= p.rho_short;
-        }
-        if max_a > 0.0 {
-            for &kk in keys.iter() {
-                let k = slot_of(kk);
-                let a = (e * x[row.pre[k] as usize]).abs();
-                let s = &mut row.short_trail[k];
-                *s = (*s + (1.0 - p.rho_short) * a / max_a).min(1.0);
-            }
-        }
-        keys.len() as u32
-    });
+            kernel(
+                row,
+                x,
+                e,
+                bias,
+                trace,
+                p,
+                &mut s.xs[..n],
+                &mut s.key[..n],
+                &mut s.wide[..n],
+            )
+        })
+    }
+}
+
+/// The pheromone factor `g = (1 + κ_s s + κ_l l) / (1 + κ_s + κ_l)`, the division replaced by
+/// the per-step reciprocal `inv_norm` (the reference computes it the same way).
+#[inline(always)]
+fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
+    (1.0 + p.kappa_short * s + p.kappa_long * l) * inv_norm
+}
+
+// The passes take every column as its own slice argument: arguments are known not to alias,
+// which lets the compiler vectorise each loop without run-time overlap checks per row.
+
+/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same way).
+#[inline(always)]
+fn gather(pre: &[u32], x: &[f32], xs: &mut [f32]) -> f32 {
+    let mut nx2 = 0.0f32;
+    for (xk, &i) in xs.iter_mut().zip(pre) {
+        let v = x[i as usize];
+        *xk = v;
+        nx2 += v * v;
+    }
+    nx2
+}
+
+/// Pass 2: keys (priority bits for candidates `a > 0`, -1 for the rest); returns |C|.
+#[inline(always)]
+fn keys(
+    p: &RuleParams,
+    e: f32,
+    inv_norm: f32,
+    xs: &[f32],
+    short: &[f32],
+    long: &[f32],
+    key: &mut [i32],
+) -> usize {
+    let n = xs.len();
+    let (short, long, key) = (&short[..n], &long[..n], &mut key[..n]);
+    let beta = if p.expanding { p.beta } else { 0.0 };
+    let mut nc = 0u32;
     for k in 0..n {
-        row.long_trail[k] =
-            p.rho_long * row.long_trail[k] + (1.0 - p.rho_long) * row.short_trail[k];
+        let a = (e * xs[k]).abs();
+        let mut priority = a * pheromone(p, inv_norm, short[k], long[k]);
+        if p.expanding {
+            priority += beta * short[k];
+        }
+        let cand = a > 0.0;
+        key[k] = if cand { priority.to_bits() as i32 } else { -1 };
+        nc += cand as u32;
+    }
+    nc as usize
+}
+
+/// Pass 4: the masked update (step, pull towards the anchor, clip) of slots with
+/// `key >= thr`; returns the bits of the largest selected co-activity.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update(
+    p: &RuleParams,
+    e: f32,
+    inv_norm: f32,
+    step: f32,
+    thr: i32,
+    sparse: bool,
+    xs: &[f32],
+    key: &[i32],
+    weight: &mut [f32],
+    short: &[f32],
+    long: &[f32],
+    cons: &[f32],
+    anchor: &[f32],
+) -> i32 {
+    let n = xs.len();
+    let (key, weight) = (&key[..n], &mut weight[..n]);
+    let (short, long, cons, anchor) = (&short[..n], &long[..n], &cons[..n], &anchor[..n]);
+    let lr_pull = p.lr * p.pull;
+    let mut max_bits = 0i32;
+    if sparse {
+        // Few candidates (sparse input): visit only the selected slots, same formulas.
+        for k in 0..n {
+            if key[k] >= thr {
+                let xk = xs[k];
+                let g = pheromone(p, inv_norm, short[k], long[k]);
+                let c = cons[k];
+                let w1 = weight[k] + step * g * (1.0 - c) * xk;
+                let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
+                weight[k] = w2.clamp(-p.w_max, p.w_max);
+                max_bits = max_bits.max((e * xk).abs().to_bits() as i32);
+            }
+        }
+        return max_bits;
+    }
+    for k in 0..n {
+        let m = key[k] >= thr;
+        let xk = xs[k];
+        let g = pheromone(p, inv_norm, short[k], long[k]);
+        let c = cons[k];
+        let w0 = weight[k];
+        let w1 = w0 + step * g * (1.0 - c) * xk;
+        let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
+        weight[k] = blend(m, w2.clamp(-p.w_max, p.w_max), w0);
+        // Co-activities are >= 0, so their bit patterns order like the values.
+        let a_bits = (e * xk).abs().to_bits() as i32;
+        max_bits = max_bits.max(a_bits & (m as i32).wrapping_neg());
+    }
+    max_bits
+}
+
+/// Pass 5, fused: evaporate, deposit `a · dep` on the selected (`key >= thr`), long trail.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn trails(
+    p: &RuleParams,
+    e: f32,
+    dep: f32,
+    thr: i32,
+    xs: &[f32],
+    key: &[i32],
+    short: &mut [f32],
+    long: &mut [f32],
+) {
+    let n = xs.len();
+    let (key, short, long) = (&key[..n], &mut short[..n], &mut long[..n]);
+    let (rho_s, rho_l) = (p.rho_short, p.rho_long);
+    for k in 0..n {
+        let m = key[k] >= thr;
+        let s0 = rho_s * short[k];
+        let s1 = (s0 + (e * xs[k]).abs() * dep).min(1.0);
+        let s = blend(m, s1, s0);
+        short[k] = s;
+        long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
+    }
+}
+
+/// Evaporation only (no synapse selected, or no error).
+#[inline(always)]
+fn evaporate(p: &RuleParams, short: &mut [f32], long: &mut [f32]) {
+    let n = short.len();
+    let long = &mut long[..n];
+    let (rho_s, rho_l) = (p.rho_short, p.rho_long);
+    for k in 0..n {
+        let s = rho_s * short[k];
+        short[k] = s;
+        long[k] = rho_l * long[k] + (1.0 - rho_l) * s;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn kernel(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+    xs: &mut [f32],
+    key: &mut [i32],
+    wide: &mut [u64],
+) -> u32 {
+    let n = xs.len();
+    let inv_norm = 1.0 / (1.0 + p.kappa_short + p.kappa_long);
+    let RowMut {
+        pre,
+        weight,
+        short_trail: short,
+        long_trail: long,
+        consolidation: cons,
+        anchor,
+        ..
+    } = row;
+    let (short, long) = (&mut short[..n], &mut long[..n]);
+    let mut selected = 0;
+    let mut max_bits = 0i32;
+    // Slot k is selected iff key[k] >= thr; nothing is, by default.
+    let mut thr = i32::MAX;
+    let (nx2, nc) = if e != 0.0 {
+        let nx2 = gather(&pre[..n], x, xs);
+        (nx2, keys(p, e, inv_norm, xs, short, long, key))
+    } else {
+        (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
+    };
+    // A row without candidates (sparse input) skips selection and update.
+    if nc > 0 {
+        // 3. Selection.
+        let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
+        thr = if q == 0 {
+            i32::MAX
+        } else if q >= nc {
+            0 // every candidate: no selection at all
+        } else if n <= RANK_ROW {
+            select_short(key, q)
+        } else {
+            cut_by_select(key, q, wide).apply(key)
+        };
+        selected = q as u32;
+        let step = p.lr * e / (p.eps + nx2);
+        // Below a quarter of the row, skipping slots beats the vectorised masked pass.
+        let sparse = 4 * nc <= n;
+        max_bits = update(
+            p, e, inv_norm, step, thr, sparse, xs, key, weight, short, long, cons, anchor,
+        );
+    }
+    if p.use_bias {
+        *bias += p.bias_lr * e / (1.0 + nx2);
+    }
+    // 5. Trails (relative to the largest selected co-activity); 6. consolidation decay.
+    let max_a = f32::from_bits(max_bits as u32);
+    if max_a > 0.0 {
+        let dep = (1.0 - p.rho_short) / max_a;
+        trails(p, e, dep, thr, xs, key, short, long);
+    } else {
+        evaporate(p, short, long);
     }
     if p.rho_consolidation != 1.0 {
-        for c in row.consolidation[..n].iter_mut() {
+        for c in cons[..n].iter_mut() {
             *c *= p.rho_consolidation;
         }
     }
@@ -236,8 +547,16 @@ mod tests {
         assert_eq!(quota(10, 0.02, false, 0.0, 0.0), 1);
         // twice the mean trace: twice the quota
         assert_eq!(quota(10, 0.25, true, 2.0, 1.0), 5);
-        // far below the mean: still at least one
-        assert_eq!(quota(10, 0.25, true, 0.0001, 1.0), 1);
+        // far below the mean: never less than the plain quota (DESIGN §3.1)
+        assert_eq!(quota(10, 0.25, true, 0.0001, 1.0), 3);
+        assert_eq!(quota(10, 0.02, true, 0.0, 1.0), 1);
+        // capped at the candidates; NaN and infinite products stay in range
+        assert_eq!(quota(10, 0.5, true, 100.0, 1.0), 10);
+        assert_eq!(quota(10, 0.5, true, f32::INFINITY, 1.0), 10);
+        assert_eq!(quota(10, f64::NAN, false, 0.0, 0.0), 1);
+        assert_eq!(ceil_count(2.0), 2);
+        assert_eq!(ceil_count(2.000001), 3);
+        assert_eq!(ceil_count(0.0), 0);
         // mean 0: plain quota
         assert_eq!(quota(10, 0.25, true, 1.0, 0.0), 3);
     }
@@ -315,5 +634,108 @@ mod tests {
         let mut bias = 0.0;
         learn_row(&mut r.view(), &x, 100.0, &mut bias, 0.0, &p);
         assert_eq!(r.w[0], 10.0);
+    }
+
+    /// Naive selection: sort candidates by (key desc, slot asc), take `quota`.
+    fn naive(key: &[i32], quota: usize) -> Vec<bool> {
+        let mut idx: Vec<usize> = (0..key.len()).filter(|&k| key[k] >= 0).collect();
+        idx.sort_by(|&a, &b| key[b].cmp(&key[a]).then(a.cmp(&b)));
+        let mut sel = vec![false; key.len()];
+        for &k in idx.iter().take(quota) {
+            sel[k] = true;
+        }
+        sel
+    }
+
+    #[test]
+    fn rank_and_select_cuts_match_a_sort() {
+        let mut s = 0x9e37_79b9u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        for n in 1..=100usize {
+            for _ in 0..20 {
+                // Few distinct values so ties are common; about a quarter non-candidates.
+                let key: Vec<i32> = (0..n)
+                    .map(|_| match next() % 8 {
+                        0 | 1 => -1,
+                        v => (v as i32) << 20,
+                    })
+                    .collect();
+                let nc = key.iter().filter(|&&k| k >= 0).count();
+                for q in 1..=nc {
+                    let want = naive(&key, q);
+                    let mut wide = vec![0u64; n];
+                    let cut = cut_by_select(&key, q, &mut wide);
+                    let mut kk = key.clone();
+                    let thr = cut.apply(&mut kk);
+                    let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
+                    assert_eq!(got, want, "n {n} quota {q} keys {key:?} cut {cut:?}");
+                    if n <= RANK_ROW {
+                        let mut kk = key.clone();
+                        let thr = select_short(&mut kk, q);
+                        let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
+                        assert_eq!(got, want, "short: n {n} quota {q} keys {key:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_rows_select_like_short_rows() {
+        // Rows of 10, 40 and 100 synapses (stack, wide-stack and thread-local paths) with
+        // the same pattern repeated: each takes its ceil(f·|C|) best, ties by lower index.
+        for n in [10usize, 40, 100] {
+            let x: Vec<f32> = (0..n).map(|i| ((i % 5) as f32) * 0.5).collect();
+            let mut r = Row::new((0..n as u32).collect(), vec![0.0; n]);
+            let mut p = params();
+            p.budget = 0.3;
+            let mut bias = 0.0;
+            let got = learn_row(&mut r.view(), &x, 1.0, &mut bias, 0.0, &p) as usize;
+            let nc = x.iter().filter(|&&v| v > 0.0).count();
+            let q = (0.3 * nc as f64).ceil() as usize;
+            assert_eq!(got, q);
+            let mut order: Vec<usize> = (0..n).filter(|&k| x[k] > 0.0).collect();
+            order.sort_by(|&a, &b| x[b].total_cmp(&x[a]).then(a.cmp(&b)));
+            for (rank, &k) in order.iter().enumerate() {
+                assert_eq!(r.w[k] != 0.0, rank < q, "n {n} slot {k}");
+            }
+            assert!(r.w.iter().zip(&x).all(|(&w, &v)| v > 0.0 || w == 0.0));
+        }
+    }
+
+    #[test]
+    fn sparse_and_masked_update_passes_agree_bit_for_bit() {
+        let p = RuleParams {
+            kappa_long: 0.5,
+            pull: 0.3,
+            ..params()
+        };
+        let n = 16;
+        let xs: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin() * 3.0).collect();
+        let key: Vec<i32> = (0..n).map(|k| if k % 5 == 1 { 7 } else { -1 }).collect();
+        let short: Vec<f32> = (0..n).map(|k| (k as f32 * 0.11).cos().abs()).collect();
+        let long: Vec<f32> = short.iter().map(|s| s * 0.5).collect();
+        let cons: Vec<f32> = (0..n).map(|k| (k % 3) as f32 * 0.4).collect();
+        let anchor: Vec<f32> = (0..n).map(|k| k as f32 * 0.1 - 0.5).collect();
+        let w0: Vec<f32> = (0..n).map(|k| (k as f32 * 0.7).sin()).collect();
+        let (mut wa, mut wb) = (w0.clone(), w0.clone());
+        let run = |sparse: bool, w: &mut [f32]| {
+            update(
+                &p, -0.8, 0.4, 0.05, 0, sparse, &xs, &key, w, &short, &long, &cons, &anchor,
+            )
+        };
+        let (ma, mb) = (run(true, &mut wa), run(false, &mut wb));
+        assert_eq!(ma, mb);
+        assert!(ma > 0);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&wa), bits(&wb));
+        for k in 0..n {
+            assert_eq!(wa[k] != w0[k], key[k] >= 0, "slot {k}");
+        }
     }
 }

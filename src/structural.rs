@@ -1,18 +1,29 @@
 //! Structural plasticity (docs/rule.md, structural plasticity): prune weak, unconsolidated synapses; grow new ones
 //! for rows with a high error trace, toward the most active inputs of the growth neighbourhood.
+//!
+//! Memory stays bounded after any number of passes: when growth needs slots a row lacks, the
+//! arena is re-laid with every row at exactly what it holds plus what it may grow this pass (no
+//! row kept at `max_fan_in` "just in case"), and the growth neighbourhood is built for a block
+//! of growing rows at a time and dropped, never cached.
 use crate::config::LearnConfig;
 use crate::layer::Layer;
-use crate::topology::build_neighbourhood;
+use crate::topology::{build_neighbourhood_rows, Neighbourhood};
 use std::cell::RefCell;
+
+/// Growing rows whose growth neighbourhood is built at once: bounds the transient memory to a
+/// block's candidates (a few MB) whatever the layer size.
+const GROWTH_BLOCK: usize = 8_192;
 
 thread_local! {
     static PICKS: RefCell<Vec<(f32, f64, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Inputs row `j` should grow toward, best first, at most `limit` of them, written to `out`.
+/// Inputs row `j` should grow toward, best first, at most `limit` of them, written to `out`;
+/// `candidates` is row `j`'s growth neighbourhood (ascending).
 fn growth_picks(
     layer: &Layer,
     j: usize,
+    candidates: &[u32],
     row_pre: &[u32],
     limit: usize,
     out: &mut Vec<(f32, f64, u32)>,
@@ -21,9 +32,8 @@ fn growth_picks(
     if limit == 0 {
         return;
     }
-    let growth = layer.growth.as_ref().expect("growth neighbourhood built");
     let mut k = 0;
-    for &i in growth.row(j) {
+    for &i in candidates {
         while k < row_pre.len() && row_pre[k] < i {
             k += 1;
         }
@@ -48,10 +58,8 @@ fn growth_picks(
 impl Layer {
     /// One prune-and-grow pass; returns (pruned, grown).
     pub fn restructure(&mut self, cfg: &LearnConfig) -> (u64, u64) {
-        if self.growth.is_none() {
-            let r = self.spec.growth_radius();
-            self.growth = Some(build_neighbourhood(&self.spec, &self.geo, r, None));
-        }
+        // Nothing is cached between passes (older versions kept the whole neighbourhood).
+        self.growth = None;
         let n_out = self.n_out();
         let (tw, tl) = (cfg.prune_weight, cfg.prune_long);
         let mut count = std::mem::take(&mut self.row_count);
@@ -80,48 +88,67 @@ impl Layer {
             sum += h as f64;
         }
         let mean = sum / n_out as f64;
-        let wants = |layer: &Layer, j: usize| -> usize {
-            let len = layer.arena.row_len(j);
-            if (layer.error_trace[j] as f64) > mean {
-                cfg.grow_per_row
-                    .min((layer.max_fan_in[j] as usize).saturating_sub(len))
-            } else {
-                0
-            }
-        };
-        // Growth may need more slots than a packed row has: re-lay the arena once, giving
-        // every row its bound, after which growth only ever reuses slots. A row's growth limit
-        // never takes it past that bound, so the limit alone decides.
-        let limits: Vec<usize> = (0..n_out).map(|j| wants(self, j)).collect();
+        let limits: Vec<usize> = (0..n_out)
+            .map(|j| {
+                let len = self.arena.row_len(j);
+                if (self.error_trace[j] as f64) > mean {
+                    cfg.grow_per_row
+                        .min((self.max_fan_in[j] as usize).saturating_sub(len))
+                } else {
+                    0
+                }
+            })
+            .collect();
+        // A row's growth limit never takes it past its bound, so the limit alone decides
+        // whether a row needs more slots; if one does, every row is re-laid tight: what it
+        // holds now plus what it may grow (slots freed by pruning are returned).
         let need_relayout = (0..n_out)
             .any(|j| limits[j] > 0 && self.arena.row_len(j) + limits[j] > self.arena.capacity(j));
         if need_relayout {
-            let caps: Vec<usize> = self.max_fan_in.iter().map(|&m| m as usize).collect();
+            let caps: Vec<usize> = (0..n_out)
+                .map(|j| self.arena.row_len(j) + limits[j])
+                .collect();
             self.arena.relayout(&caps);
         }
+        let growing: Vec<usize> = (0..n_out).filter(|&j| limits[j] > 0).collect();
+        let radius = self.spec.growth_radius();
+        let mut block_of = vec![u32::MAX; n_out];
         let mut arena = std::mem::take(&mut self.arena);
-        {
+        count.fill(0);
+        for block in growing.chunks(GROWTH_BLOCK) {
+            let nb: Neighbourhood =
+                build_neighbourhood_rows(&self.spec, &self.geo, radius, None, block);
+            for (k, &j) in block.iter().enumerate() {
+                block_of[j] = k as u32;
+            }
             let this = &*self;
+            let (nb, owner, limits) = (&nb, &block_of, &limits);
             arena.par_rows(&mut count[..], |j, mut row, grown| {
-                *grown = 0;
-                if limits[j] == 0 {
+                if owner[j] == u32::MAX || limits[j] == 0 {
                     return;
                 }
                 PICKS.with(|cell| {
                     let mut picks = cell.borrow_mut();
                     let n = row.live();
-                    growth_picks(this, j, &row.pre[..n], limits[j], &mut picks);
+                    let candidates = nb.row(owner[j] as usize);
+                    growth_picks(this, j, candidates, &row.pre[..n], limits[j], &mut picks);
                     for &(_, _, i) in picks.iter() {
                         if row.live() < row.pre.len() {
                             row.insert_fresh(i);
+                            // §5.2: a fresh scout trail, so the pheromone factor favours it.
+                            let at = row.pre[..row.live()].partition_point(|&p| p < i);
+                            row.short_trail[at] = 1.0;
                             *grown += 1;
                         }
                     }
                 });
             });
+            for &j in block {
+                block_of[j] = u32::MAX;
+            }
         }
         self.arena = arena;
-        let grown: u64 = count.iter().map(|&c| c as u64).sum();
+        let grown: u64 = growing.iter().map(|&j| count[j] as u64).sum();
         self.row_count = count;
         self.stats.pruned_last = pruned;
         self.stats.grown_last = grown;
@@ -186,6 +213,19 @@ mod tests {
         assert_eq!(pruned as usize, before / 3);
         assert!(grown > 0 && grown <= 8 * 2);
         check_invariants(&layer);
+        // Grown synapses start at w = l = c = 0 with a scout short trail s = 1 (§5.2); every
+        // survivor has w = 0.5 and keeps s = 0.
+        let a = layer.arena.columns();
+        let mut scouts = 0;
+        for k in layer.arena.live_indices() {
+            let fresh = a.weight[k] == 0.0;
+            assert_eq!(a.short_trail[k], if fresh { 1.0 } else { 0.0 });
+            if fresh {
+                scouts += 1;
+                assert_eq!((a.long_trail[k], a.consolidation[k]), (0.0, 0.0));
+            }
+        }
+        assert_eq!(scouts, grown);
         // Repeated passes never exceed the bound and keep invariants.
         for _ in 0..20 {
             layer.restructure(&cfg);

@@ -181,11 +181,23 @@ pub fn build_neighbourhood(
     radius: f64,
     fan_in: Option<usize>,
 ) -> Neighbourhood {
+    let rows: Vec<usize> = (0..spec.n_out).collect();
+    build_neighbourhood_rows(spec, geo, radius, fan_in, &rows)
+}
+
+/// The same for the listed output rows only: row `k` of the result is output `rows[k]`
+/// (structural growth asks for a block of rows at a time, so it never holds them all).
+pub fn build_neighbourhood_rows(
+    spec: &LayerSpec,
+    geo: &Geometry,
+    radius: f64,
+    fan_in: Option<usize>,
+    rows: &[usize],
+) -> Neighbourhood {
     let index = CellIndex::new(geo, radius, spec.n_in);
     let reach = reach(radius);
     const CHUNK: usize = 1024;
-    let chunks: Vec<(Vec<usize>, Vec<u32>)> = (0..spec.n_out)
-        .collect::<Vec<_>>()
+    let chunks: Vec<(Vec<usize>, Vec<u32>)> = rows
         .par_chunks(CHUNK)
         .map(|rows| {
             let mut lens = Vec::with_capacity(rows.len());
@@ -227,7 +239,7 @@ pub fn build_neighbourhood(
             (lens, pres)
         })
         .collect();
-    let mut start = Vec::with_capacity(spec.n_out + 1);
+    let mut start = Vec::with_capacity(rows.len() + 1);
     start.push(0usize);
     let total: usize = chunks.iter().map(|c| c.1.len()).sum();
     let mut pre = Vec::with_capacity(total);

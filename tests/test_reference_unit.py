@@ -266,16 +266,17 @@ def test_expansion_quota_follows_the_error_trace():
     net = one_layer(4, 3, {"budget": 0.5}, error_trace=h, expanding=True)
     net.learn([4.0, 3.0, 2.0, 1.0], [1.0, 1.0, 1.0])
     w = net.layers[0].weight.reshape(3, 4)
-    # ceil(2 · 0.75 / 0.5) = 3, ceil(2 · 0.125 / 0.5) = 1, ceil(2 · 0.625 / 0.5) = 3.
-    assert [int(np.count_nonzero(r)) for r in w] == [3, 1, 3]
+    # ceil(2 · 0.75 / 0.5) = 3, ceil(2 · max(1, 0.125 / 0.5)) = 2 (never below the plain
+    # quota, DESIGN §3.1), ceil(2 · 0.625 / 0.5) = 3.
+    assert [int(np.count_nonzero(r)) for r in w] == [3, 2, 3]
 
 
-def test_expansion_quota_is_clamped_to_one_and_to_candidates():
-    h = np.array([0.9, 0.0, 0.0], dtype=F32)  # mean 0.3: ceil(6) → 4 and ceil(0) → 1
+def test_expansion_quota_is_floored_at_plain_quota_and_clamped_to_candidates():
+    h = np.array([0.9, 0.0, 0.0], dtype=F32)  # mean 0.3: ceil(6) → 4; h = 0 keeps the plain 2
     net = one_layer(4, 3, {"budget": 0.5}, error_trace=h, expanding=True)
     net.learn([4.0, 3.0, 2.0, 1.0], [1.0, 1.0, 1.0])
     w = net.layers[0].weight.reshape(3, 4)
-    assert [int(np.count_nonzero(r)) for r in w] == [4, 1, 1]
+    assert [int(np.count_nonzero(r)) for r in w] == [4, 2, 2]
 
 
 def test_expansion_with_zero_trace_uses_plain_quota():

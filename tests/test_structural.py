@@ -41,7 +41,7 @@ def check_invariants(net, allowed):
 
 def check_pruned_exactly(before, after, cfg):
     """Pruned: |w| < prune_weight, l < prune_long, c == 0, nothing else; survivors untouched
-    and anything new starts from zero."""
+    and anything new starts from zero, but for its scout short trail s = 1 (DESIGN §5.2)."""
     dead = ((np.abs(before["weight"]) < np.float32(cfg.prune_weight))
             & (before["long_trail"] < np.float32(cfg.prune_long))
             & (before["consolidation"] == 0))
@@ -53,7 +53,8 @@ def check_pruned_exactly(before, after, cfg):
     survivors = np.isin(key_a, key_b[~dead])
     for name in ("weight", "short_trail", "long_trail", "consolidation", "anchor"):
         np.testing.assert_array_equal(after[name][survivors], before[name][~dead])
-        assert np.all(after[name][~survivors] == 0), name
+        fresh = 1.0 if name == "short_trail" else 0.0
+        assert np.all(after[name][~survivors] == fresh), name
 
 
 def tagged_grid_net(**cfg):
@@ -117,7 +118,8 @@ def test_growth_prefers_active_inputs_then_nearer_ones_and_starts_fresh():
     assert rows == [[1, 7], [1, 5, 7], [1, 5, 7, 8]]
     assert net.restructure() == (0, 0)  # the row is at max_fan_in
     for name in ("weight", "short_trail", "long_trail", "consolidation", "anchor"):
-        assert np.all(syn[name][syn["post"] == 0][1:] == 0), name
+        fresh = 1.0 if name == "short_trail" else 0.0  # the scout trail (DESIGN §5.2)
+        assert np.all(syn[name][syn["post"] == 0][1:] == fresh), name
 
 
 def test_restructure_without_need_changes_nothing_else():

@@ -282,7 +282,9 @@ class ReferenceLayer:
             order = np.lexsort((pre, post))
             self.pre, self.post = pre[order], post[order]
             for name in _SYNAPSE_FLOATS:
-                grown_part = np.zeros(grown, dtype=F32)  # w = s = l = c = w* = 0
+                # w = l = c = w* = 0 and a fresh scout trail s = 1 (§5.2)
+                fill = 1.0 if name == "short_trail" else 0.0
+                grown_part = np.full(grown, fill, dtype=F32)
                 setattr(self, name, np.concatenate((getattr(self, name), grown_part))[order])
         self._index_rows()
         self.pruned, self.grown = pruned, grown

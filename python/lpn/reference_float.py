@@ -1,6 +1,6 @@
 """Float-order helpers of the NumPy reference (``lpn.reference``).
 
-The rule in ``reference_rule`` reads as DESIGN.md §3; these helpers make its arithmetic agree
+The rule in ``reference_rule`` reads as docs/rule.md; these helpers make its arithmetic agree
 with the engine bit for bit: float32 state, float64 where the engine widens, and every sum
 taken in the engine's order (row sums slot by slot in storage order, reductions first to
 last). Nothing here is part of the rule itself.

@@ -1,4 +1,4 @@
-"""The learning rule of one layer, as DESIGN.md §3 states it, step by step.
+"""The learning rule of one layer, as docs/rule.md states it, step by step.
 
 This is the specification the engine (src/rule.rs, src/layer.rs, src/budget.rs) is tested
 against. Each function takes a ``ReferenceLayer`` (``lpn.reference``) and updates its arrays:
@@ -47,7 +47,8 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     # 1-2. Co-activity a = |e_j x_i| and pheromone factor g, both from the state before this
     # step; while expanding, the short trail adds a bonus β·s to the priority.
     a = np.abs(ej * xi)
-    g = (one + ks * s + kl * l) / (one + ks + kl)
+    inv_norm = one / (one + ks + kl)  # the engine divides once per step, never per synapse
+    g = (one + ks * s + kl * l) * inv_norm
     priority = a * g
     if layer.expanding:
         priority = priority + beta * s
@@ -62,7 +63,8 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     # 4. Normalised update, then the pull towards the anchor, then the clip at ±w_max.
     nx2 = layer._row_sum(xi * xi)
     w = layer.weight
-    dw = eta * g * (one - c) * ej * xi / (eps + nx2[post])
+    step = eta * e / (eps + nx2)  # per row: the normalised error step
+    dw = step[post] * g * (one - c) * xi
     w = np.where(sel, w + dw, w)
     w = np.where(sel, w - eta * pull * c * (w - layer.anchor), w)
     w = np.where(sel, np.clip(w, -w_max, w_max), w)
@@ -77,7 +79,8 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     np.maximum.at(max_sel_a, post[sel], a[sel])
     s_new = rho_s * s
     with np.errstate(divide="ignore", invalid="ignore"):
-        deposit = (one - rho_s) * a / max_sel_a[post]
+        dep = (one - rho_s) / max_sel_a  # per row; inf only where nothing is selected
+        deposit = a * dep[post]
     s_new = np.where(sel, np.minimum(one, s_new + deposit), s_new)
     l_new = rho_l * l + (one - rho_l) * s_new
     layer.short_trail = np.where(live, s_new, s).astype(F32)
@@ -100,7 +103,7 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
 
 def quotas(layer: Any, n_cand: np.ndarray, involved: np.ndarray) -> np.ndarray:
     """Row quotas k_j (§3 step 3): ⌈f · candidates⌉, at least one; while expanding (§3.1)
-    scaled by h_j / mean h over involved rows."""
+    scaled by max(1, h_j / mean h over involved rows)."""
     f = layer.budget
     mean_h = 0.0
     if layer.expanding:
@@ -112,7 +115,8 @@ def quotas(layer: Any, n_cand: np.ndarray, involved: np.ndarray) -> np.ndarray:
         c = int(n_cand[j])
         if layer.expanding and mean_h > 0.0:
             # Extra budget goes to rows whose recent error is above the layer's average.
-            k = math.ceil(((f * c) * float(layer.error_trace[j])) / mean_h)
+            # ... and no row gets less than its plain quota.
+            k = math.ceil((f * c) * max(1.0, float(layer.error_trace[j]) / mean_h))
             quota[j] = min(max(k, 1), c)
         else:
             quota[j] = min(math.ceil(f * c), c)

@@ -1,0 +1,78 @@
+"""Instructions per synapse of one online learn step, counted by callgrind (not timed).
+
+    python benches/callgrind_step.py [--side 256] [--steps 4] [--budget default|full] [--sparse]
+
+Runs this file twice under ``valgrind --tool=callgrind`` (one thread): once building the layer
+and warming it up, once doing the same plus ``--steps`` more steps; the difference in
+instructions, divided by steps × synapses, is the cost of a step. Deterministic, so it proves a
+speed-up on a busy machine where timings cannot.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+
+def workload(side: int, steps: int, budget: str, sparse: bool, predict: bool) -> None:
+    import numpy as np
+
+    import lpn
+
+    lpn.set_num_threads(1)
+    n = side * side
+    cfg = lpn.LearnConfig() if budget == "default" else lpn.LearnConfig(budget=1.0, budget_min=1.0)
+    net = lpn.Network([lpn.LayerSpec(n, n, dims=2, radius=2.5 / side, fan_in=16)], config=cfg,
+                      seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps + 2, n)).astype(np.float32)
+    if sparse:
+        x[rng.random(size=x.shape) >= 0.05] = 0.0
+    t = rng.normal(size=(steps + 2, n)).astype(np.float32)
+    for k in range(2):  # warm up: scratch buffers, the pool
+        net.learn(x[k], t[k])
+    for k in range(2, steps + 2):
+        if predict:
+            net.predict(x[k])
+        else:
+            net.learn(x[k], t[k])
+
+
+def count(args: argparse.Namespace, steps: int) -> int:
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "cg.out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+               __file__, "--run", "--side", str(args.side), "--steps", str(steps),
+               "--budget", args.budget] + (["--sparse"] if args.sparse else []) + (
+                   ["--predict"] if args.predict else [])
+        env = dict(os.environ, RAYON_NUM_THREADS="1")
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+        m = re.search(r"Collected : (\d+)", res.stderr)
+        return int(m.group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--side", type=int, default=256, help="side² inputs and outputs, fan_in 16")
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--budget", choices=("default", "full"), default="default")
+    ap.add_argument("--sparse", action="store_true", help="5%% of inputs non-zero")
+    ap.add_argument("--predict", action="store_true", help="count predict instead of learn")
+    ap.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.run:
+        workload(args.side, args.steps, args.budget, args.sparse, args.predict)
+        return
+    base = count(args, 0)
+    full = count(args, args.steps)
+    syn = args.side * args.side * 16
+    what = "predict" if args.predict else f"learn ({args.budget} budget{', sparse' if args.sparse else ''})"
+    per = (full - base) / args.steps
+    print(f"{what}, {syn} synapses: {per:,.0f} instructions per step = "
+          f"{per / syn:.1f} per synapse")
+
+
+if __name__ == "__main__":
+    main()
