@@ -63,6 +63,16 @@ impl Geometry {
         }
     }
 
+    /// The largest distance two units of this geometry can have (positions lie in [0, 1)^dims).
+    pub fn diameter(&self) -> f64 {
+        let side = if self.periodic { 0.5 } else { 1.0 };
+        if self.dims == 1 {
+            side
+        } else {
+            side * std::f64::consts::SQRT_2
+        }
+    }
+
     /// Distance between input unit `i` and output unit `j`.
     #[inline]
     pub fn distance_io(&self, i: usize, j: usize) -> f64 {
@@ -164,14 +174,15 @@ pub fn build_neighbourhood(
     radius: f64,
     fan_in: Option<usize>,
 ) -> Neighbourhood {
+    // No two units are further apart than the diameter: a larger radius means the same
+    // neighbourhood, and clamping keeps the cell arithmetic below far from overflow.
+    let radius = radius.min(geo.diameter());
     let index = CellIndex::new(geo, radius, spec.n_in);
     // Float noise must not drop a unit sitting exactly at the radius.
     let reach = radius * (1.0 + 1e-12) + 1e-15;
     const CHUNK: usize = 1024;
-    let chunks: Vec<(Vec<usize>, Vec<u32>)> = (0..spec.n_out)
-        .collect::<Vec<_>>()
-        .par_chunks(CHUNK)
-        .map(|rows| {
+    let rows: Vec<usize> = (0..spec.n_out).collect();
+    let work = |rows: &[usize]| {
             let mut lens = Vec::with_capacity(rows.len());
             let mut pres = Vec::new();
             let mut xs = Vec::new();
@@ -209,8 +220,14 @@ pub fn build_neighbourhood(
                 pres.extend(found.iter().map(|e| e.1));
             }
             (lens, pres)
-        })
-        .collect();
+    };
+    // Only split inside the engine's pool (`pool::install`): from any other thread rayon would
+    // use its global pool, which a forked child cannot rebuild (see `pool.rs`).
+    let chunks: Vec<(Vec<usize>, Vec<u32>)> = if rayon::current_thread_index().is_some() {
+        rows.par_chunks(CHUNK).map(work).collect()
+    } else {
+        rows.chunks(CHUNK).map(work).collect()
+    };
     let mut start = Vec::with_capacity(spec.n_out + 1);
     start.push(0usize);
     let total: usize = chunks.iter().map(|c| c.1.len()).sum();

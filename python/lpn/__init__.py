@@ -2,14 +2,17 @@
 differentiation, with a Rust engine."""
 
 from . import _lpn
-from ._lpn import get_num_threads, set_num_threads
+from .checkpoint import CheckpointWarning
 from .config import LayerSpec, LearnConfig
-from .network import Layer, Network
+from .network import MAX_REPLAY, Layer, Network
+from .threads import get_num_threads, set_num_threads
 
 __version__: str = _lpn.__version__
 
 __all__ = [
+    "CheckpointWarning",
     "LayerSpec",
+    "MAX_REPLAY",
     "LearnConfig",
     "Layer",
     "Network",
