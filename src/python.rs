@@ -410,7 +410,13 @@ impl Engine {
         let d = PyDict::new(py);
         d.set_item("pre", pre.into_pyarray(py))?;
         d.set_item("post", post.into_pyarray(py))?;
-        let names = ["weight", "short_trail", "long_trail", "consolidation", "anchor"];
+        let names = [
+            "weight",
+            "short_trail",
+            "long_trail",
+            "consolidation",
+            "anchor",
+        ];
         for (name, col) in names.into_iter().zip(cols) {
             d.set_item(name, col.into_pyarray(py))?;
         }
@@ -424,9 +430,13 @@ impl Engine {
             let net = self.read();
             let l = &net.layers[layer];
             (
-                [l.bias.clone(), l.error_trace.clone(), l.activity_trace.clone()],
+                [
+                    l.bias.clone(),
+                    l.error_trace.clone(),
+                    l.activity_trace.clone(),
+                ],
                 l.max_fan_in.clone(),
-                l.budget.clone(),
+                l.budget,
                 l.steps,
                 l.signal.name(),
             )

@@ -183,43 +183,43 @@ pub fn build_neighbourhood(
     const CHUNK: usize = 1024;
     let rows: Vec<usize> = (0..spec.n_out).collect();
     let work = |rows: &[usize]| {
-            let mut lens = Vec::with_capacity(rows.len());
-            let mut pres = Vec::new();
-            let mut xs = Vec::new();
-            let mut ys = Vec::new();
-            let mut found: Vec<(f64, u32)> = Vec::new();
-            for &j in rows {
-                let p = geo.pos_out(j);
-                let tag_out = spec.out_tag(j);
-                index.axis_range(0, p[0], reach, geo.periodic, &mut xs);
-                index.axis_range(1, p[1], reach, geo.periodic, &mut ys);
-                if geo.dims == 1 {
-                    ys.clear();
-                    ys.push(0);
-                }
-                found.clear();
-                for &cy in &ys {
-                    for &cx in &xs {
-                        let c = cy * index.cells[0] + cx;
-                        for &i in &index.items[index.start[c]..index.start[c + 1]] {
-                            let d = geo.distance(geo.pos_in(i as usize), p);
-                            if d <= reach && spec.compatible(spec.in_tag(i as usize), tag_out) {
-                                found.push((d, i));
-                            }
+        let mut lens = Vec::with_capacity(rows.len());
+        let mut pres = Vec::new();
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        let mut found: Vec<(f64, u32)> = Vec::new();
+        for &j in rows {
+            let p = geo.pos_out(j);
+            let tag_out = spec.out_tag(j);
+            index.axis_range(0, p[0], reach, geo.periodic, &mut xs);
+            index.axis_range(1, p[1], reach, geo.periodic, &mut ys);
+            if geo.dims == 1 {
+                ys.clear();
+                ys.push(0);
+            }
+            found.clear();
+            for &cy in &ys {
+                for &cx in &xs {
+                    let c = cy * index.cells[0] + cx;
+                    for &i in &index.items[index.start[c]..index.start[c + 1]] {
+                        let d = geo.distance(geo.pos_in(i as usize), p);
+                        if d <= reach && spec.compatible(spec.in_tag(i as usize), tag_out) {
+                            found.push((d, i));
                         }
                     }
                 }
-                if let Some(k) = fan_in {
-                    if found.len() > k {
-                        found.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                        found.truncate(k);
-                    }
-                }
-                found.sort_unstable_by_key(|e| e.1);
-                lens.push(found.len());
-                pres.extend(found.iter().map(|e| e.1));
             }
-            (lens, pres)
+            if let Some(k) = fan_in {
+                if found.len() > k {
+                    found.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    found.truncate(k);
+                }
+            }
+            found.sort_unstable_by_key(|e| e.1);
+            lens.push(found.len());
+            pres.extend(found.iter().map(|e| e.1));
+        }
+        (lens, pres)
     };
     // Only split inside the engine's pool (`pool::install`): from any other thread rayon would
     // use its global pool, which a forked child cannot rebuild (see `pool.rs`).

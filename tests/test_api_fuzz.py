@@ -126,7 +126,7 @@ def test_api_fuzz_rejections_change_nothing(tmp_path):
                 now = net.to_bytes()
                 assert now == state, f"case {case}: a rejected call changed the state"
                 continue
-            except Exception as exc:  # noqa: BLE001 - anything else is the failure we look for
+            except Exception as exc:
                 pytest.fail(f"case {case}: {type(exc).__name__}: {exc}")
             accepted += 1
             net.checkpoint_every(None)

@@ -6,7 +6,6 @@ only decides where they go and makes sure a reader never sees half a file.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
