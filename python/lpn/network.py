@@ -204,7 +204,9 @@ class Network:
             raise ValueError(f"x has {xs.shape[0]} samples but t has {ts.shape[0]}")
         if isinstance(replay, bool) or not isinstance(replay, (int, np.integer)):
             raise TypeError(f"replay must be an int, got {type(replay).__name__}")
-        if not 0 <= int(replay) <= MAX_REPLAY:
+        if replay < 0:
+            raise ValueError(f"replay must be >= 0, got {replay}")
+        if int(replay) > MAX_REPLAY:
             raise ValueError(f"replay must lie in [0, {MAX_REPLAY}] (replays per new sample), "
                              f"got {replay}")
         m = _mask(mask, self.n_out, xs.shape[0])
