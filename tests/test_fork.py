@@ -6,6 +6,8 @@ runs in a subprocess with a time limit, so a hang fails the test instead of hang
 """
 
 import multiprocessing as mp
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -60,12 +62,15 @@ METHODS = [m for m in ("fork", "forkserver", "spawn") if m in mp.get_all_start_m
 def run(method: str, mode: str, tmp_path) -> None:
     script = tmp_path / "worker.py"
     script.write_text(SCRIPT)
+    p = subprocess.Popen([sys.executable, str(script), method, mode], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out = subprocess.run([sys.executable, str(script), method, mode], capture_output=True,
-                             text=True, timeout=120)
+        out, err = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # the hung workers too
+        p.communicate()
         pytest.fail(f"{method}/{mode}: workers hung (no result within 120 s)")
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+    assert p.returncode == 0 and out.strip() == "ok", err[-3000:]
 
 
 @pytest.mark.parametrize("method", METHODS)

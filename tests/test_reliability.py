@@ -23,13 +23,26 @@ import lpn
 
 def run_script(src: str, timeout: float = 60, env=None) -> str:
     """Run `src` in a fresh interpreter; fail on a hang, a signal or a non-zero exit."""
-    try:
-        out = subprocess.run([sys.executable, "-c", textwrap.dedent(src)], capture_output=True,
-                             text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
+    code, stdout, stderr = run_limited([sys.executable, "-c", textwrap.dedent(src)], timeout,
+                                       env=env)
+    if code is None:
         pytest.fail(f"hung: no result within {timeout} s")
-    assert out.returncode == 0, f"exit {out.returncode}:\n{out.stderr[-3000:]}"
-    return out.stdout
+    assert code == 0, f"exit {code}:\n{stderr[-3000:]}"
+    return stdout
+
+
+def run_limited(cmd, timeout, env=None):
+    """(exit code or None on timeout, stdout, stderr); on a timeout the whole process group
+    (worker processes included) is killed, so a hang leaves nothing behind."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return None, "", ""
+    return p.returncode, out, err
 
 
 def small(**cfg):
