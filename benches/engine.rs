@@ -36,14 +36,14 @@ fn build(c: &mut Criterion) {
         b.iter(|| {
             let net =
                 Network::new(vec![grid_spec(1000, 0.0025, 16)], LearnConfig::default(), 0).unwrap();
-            black_box(net.layers[0].arena.n_live())
+            black_box(net.layers()[0].arena().n_live())
         })
     });
     g.bench_function("layer_65k_outputs_fan_in_16", |b| {
         b.iter(|| {
             let net =
                 Network::new(vec![grid_spec(256, 0.01, 16)], LearnConfig::default(), 0).unwrap();
-            black_box(net.layers[0].arena.n_live())
+            black_box(net.layers()[0].arena().n_live())
         })
     });
     g.finish();

@@ -1,9 +1,8 @@
 //! Output non-linearities φ and their derivatives written in terms of (z, y).
-use crate::error::{value_err, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Activation {
     Linear,
     Tanh,
@@ -11,19 +10,23 @@ pub enum Activation {
     Sigmoid,
 }
 
-impl Activation {
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
+/// The names a spec may give (serde reads them through this, so the error names the field).
+impl TryFrom<String> for Activation {
+    type Error = String;
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        match name.as_str() {
             "linear" => Ok(Self::Linear),
             "tanh" => Ok(Self::Tanh),
             "relu" => Ok(Self::Relu),
             "sigmoid" => Ok(Self::Sigmoid),
-            other => value_err(format!(
+            other => Err(format!(
                 "unknown activation {other:?}: expected one of \"linear\", \"tanh\", \"relu\", \"sigmoid\""
             )),
         }
     }
+}
 
+impl Activation {
     /// φ(z). tanh and sigmoid are evaluated in f64 and rounded once to f32, so the result is
     /// the correctly rounded value on every platform and matches the NumPy reference bit for
     /// bit; f32 libm kernels differ in the last ulp, and near saturation that ulp decides
@@ -79,7 +82,9 @@ mod tests {
 
     #[test]
     fn unknown_name_is_an_error() {
-        assert!(Activation::parse("softmax").is_err());
-        assert_eq!(Activation::parse("tanh").unwrap(), Activation::Tanh);
+        let e = serde_json::from_str::<Activation>("\"softmax\"").unwrap_err();
+        assert!(e.to_string().contains("unknown activation"), "{e}");
+        let a: Activation = serde_json::from_str("\"tanh\"").unwrap();
+        assert_eq!(a, Activation::Tanh);
     }
 }

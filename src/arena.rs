@@ -3,46 +3,489 @@
 //! Row `j` owns slots `row_start[j]..row_start[j + 1]`; the first `row_len[j]` are live and
 //! sorted by input index. Pruning compacts a row in place and growth reuses the freed slots, so
 //! after at most one re-layout (to each row's `max_fan_in`) memory never grows again.
+//!
+//! The per-synapse columns are declared once, in the `synapse_columns!` call below; the arena's
+//! storage, row views, moves, re-layout, checks, equality, checkpoint and numpy export all come
+//! from that list (docs/architecture.md, "Adding a synapse column").
 use crate::topology::Neighbourhood;
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SynapseArena {
-    pub row_start: Vec<usize>,
-    pub row_len: Vec<u32>,
-    pub pre: Vec<u32>,
-    pub weight: Vec<f32>,
-    pub short_trail: Vec<f32>,
-    pub long_trail: Vec<f32>,
-    pub consolidation: Vec<f32>,
-    pub anchor: Vec<f32>,
+/// A column's element type. Checkpoints and numpy see every column as a flat run of `u32` or
+/// `f32` values, `WIDTH` of them per slot (a fixed-size array holds several levels per synapse).
+pub trait Element: Copy + Send + Sync + 'static {
+    const KIND: Kind;
+    const WIDTH: usize;
+    fn flat(v: &[Self]) -> Flat<'_>;
+    fn from_flat(v: FlatVec) -> Option<Vec<Self>>;
+    /// Bit-for-bit equality (so that NaN equals itself and 0.0 differs from -0.0).
+    fn same(a: &Self, b: &Self) -> bool;
 }
 
-/// One row's slots, all of its capacity; `len` says how many are live.
-pub struct RowMut<'a> {
-    pub pre: &'a mut [u32],
-    pub weight: &'a mut [f32],
-    pub short_trail: &'a mut [f32],
-    pub long_trail: &'a mut [f32],
-    pub consolidation: &'a mut [f32],
-    pub anchor: &'a mut [f32],
-    pub len: &'a mut u32,
+/// The flat element type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    U32,
+    F32,
+}
+
+/// A column's values, flat, borrowed.
+pub enum Flat<'a> {
+    U32(&'a [u32]),
+    F32(&'a [f32]),
+}
+
+/// A column's values, flat, owned.
+pub enum FlatVec {
+    U32(Vec<u32>),
+    F32(Vec<f32>),
+}
+
+impl Element for u32 {
+    const KIND: Kind = Kind::U32;
+    const WIDTH: usize = 1;
+    fn flat(v: &[Self]) -> Flat<'_> {
+        Flat::U32(v)
+    }
+    fn from_flat(v: FlatVec) -> Option<Vec<Self>> {
+        match v {
+            FlatVec::U32(v) => Some(v),
+            FlatVec::F32(_) => None,
+        }
+    }
+    fn same(a: &Self, b: &Self) -> bool {
+        a == b
+    }
+}
+
+impl Element for f32 {
+    const KIND: Kind = Kind::F32;
+    const WIDTH: usize = 1;
+    fn flat(v: &[Self]) -> Flat<'_> {
+        Flat::F32(v)
+    }
+    fn from_flat(v: FlatVec) -> Option<Vec<Self>> {
+        match v {
+            FlatVec::F32(v) => Some(v),
+            FlatVec::U32(_) => None,
+        }
+    }
+    fn same(a: &Self, b: &Self) -> bool {
+        a.to_bits() == b.to_bits()
+    }
+}
+
+/// `N` levels per synapse (e.g. a cascade of hidden consolidation variables).
+impl<const N: usize> Element for [f32; N] {
+    const KIND: Kind = Kind::F32;
+    const WIDTH: usize = N;
+    fn flat(v: &[Self]) -> Flat<'_> {
+        Flat::F32(v.as_flattened())
+    }
+    fn from_flat(v: FlatVec) -> Option<Vec<Self>> {
+        match v {
+            FlatVec::F32(v) if v.len() % N.max(1) == 0 => Some(
+                v.chunks_exact(N.max(1))
+                    .map(|c| c.try_into().expect("chunk of N"))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+    fn same(a: &Self, b: &Self) -> bool {
+        a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+}
+
+/// How one column is stored, for readers that rebuild an arena from named columns.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnInfo {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Flat values per slot.
+    pub width: usize,
+    /// Allocated only in some modes; an absent optional column has no values at all.
+    pub optional: bool,
+}
+
+/// Per-row data zipped with the rows in `SynapseArena::par_rows`: a slice gives each row its
+/// own element, `()` gives nothing, and pairs combine.
+pub trait RowSide: Send + Sized {
+    type One: Send;
+    /// Rows covered, if this side has a length to check.
+    fn rows(&self) -> Option<usize>;
+    fn split(self, rows: usize) -> (Self, Self);
+    /// The element of a side that covers exactly one row.
+    fn one(self) -> Self::One;
+}
+
+impl<'a, T: Send> RowSide for &'a mut [T] {
+    type One = &'a mut T;
+    fn rows(&self) -> Option<usize> {
+        Some(self.len())
+    }
+    fn split(self, rows: usize) -> (Self, Self) {
+        self.split_at_mut(rows)
+    }
+    fn one(self) -> &'a mut T {
+        &mut self[0]
+    }
+}
+
+impl<'a, T: Sync> RowSide for &'a [T] {
+    type One = &'a T;
+    fn rows(&self) -> Option<usize> {
+        Some(self.len())
+    }
+    fn split(self, rows: usize) -> (Self, Self) {
+        self.split_at(rows)
+    }
+    fn one(self) -> &'a T {
+        &self[0]
+    }
+}
+
+impl RowSide for () {
+    type One = ();
+    fn rows(&self) -> Option<usize> {
+        None
+    }
+    fn split(self, _: usize) -> (Self, Self) {
+        ((), ())
+    }
+    fn one(self) {}
+}
+
+impl<A: RowSide, B: RowSide> RowSide for (A, B) {
+    type One = (A::One, B::One);
+    fn rows(&self) -> Option<usize> {
+        match (self.0.rows(), self.1.rows()) {
+            (Some(a), Some(b)) if a != b => Some(usize::MAX), // caught by par_rows' check
+            (a, b) => a.or(b),
+        }
+    }
+    fn split(self, rows: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split(rows);
+        let (b0, b1) = self.1.split(rows);
+        ((a0, b0), (a1, b1))
+    }
+    fn one(self) -> Self::One {
+        (self.0.one(), self.1.one())
+    }
+}
+
+/// Split a column at slot `cut`; an absent (empty) optional column splits into two empty ones.
+#[inline]
+fn split_col<T>(v: &mut [T], cut: usize) -> (&mut [T], &mut [T]) {
+    if v.is_empty() {
+        v.split_at_mut(0)
+    } else {
+        v.split_at_mut(cut)
+    }
+}
+
+macro_rules! is_optional {
+    () => {
+        false
+    };
+    (optional) => {
+        true
+    };
+}
+
+/// Declares the per-synapse columns (besides `pre`, the input index every arena has) and
+/// derives everything that must list them. `name: type = fresh value`; `#[optional]` marks a
+/// column that only some modes allocate (empty when absent).
+macro_rules! synapse_columns {
+    ($( $(#[$opt:ident])? $name:ident : $t:ty = $fresh:expr ),* $(,)?) => {
+        #[derive(Debug, Clone, Default)]
+        pub struct SynapseArena {
+            row_start: Vec<usize>,
+            row_len: Vec<u32>,
+            pre: Vec<u32>,
+            $( $name: Vec<$t>, )*
+        }
+
+        /// One row's slots, all of its capacity; `len` says how many are live. Absent optional
+        /// columns are empty slices.
+        pub struct RowMut<'a> {
+            pub pre: &'a mut [u32],
+            $( pub $name: &'a mut [$t], )*
+            pub len: &'a mut u32,
+        }
+
+        /// Every slot of every column, read only (spare slots included: index with `live`).
+        pub struct Columns<'a> {
+            pub pre: &'a [u32],
+            $( pub $name: &'a [$t], )*
+        }
+
+        /// Every slot of every column, writable in place (the layout stays as it is).
+        pub struct ColumnsMut<'a> {
+            pub pre: &'a mut [u32],
+            $( pub $name: &'a mut [$t], )*
+        }
+
+        /// A contiguous block of rows, split recursively for rayon without allocating.
+        struct RowsMut<'a, Z> {
+            first: usize,
+            starts: &'a [usize],
+            pre: &'a mut [u32],
+            $( $name: &'a mut [$t], )*
+            len: &'a mut [u32],
+            side: Z,
+        }
+
+        impl RowMut<'_> {
+            /// Move slot `from` to slot `to` (compaction and insertion).
+            #[inline]
+            pub fn move_slot(&mut self, from: usize, to: usize) {
+                self.pre[to] = self.pre[from];
+                $( if !self.$name.is_empty() { self.$name[to] = self.$name[from]; } )*
+            }
+
+            /// A new synapse from input `i` at slot `at`, every column at its fresh value.
+            #[inline]
+            fn put_fresh(&mut self, at: usize, i: u32) {
+                self.pre[at] = i;
+                $( if !self.$name.is_empty() { self.$name[at] = $fresh; } )*
+            }
+        }
+
+        impl<'a, Z: RowSide> RowsMut<'a, Z> {
+            fn split(self, rows: usize) -> (RowsMut<'a, Z>, RowsMut<'a, Z>) {
+                let cut = self.starts[self.first + rows] - self.starts[self.first];
+                let (pre0, pre1) = self.pre.split_at_mut(cut);
+                $( let $name = split_col(self.$name, cut); )*
+                let (len0, len1) = self.len.split_at_mut(rows);
+                let (side0, side1) = self.side.split(rows);
+                (
+                    RowsMut {
+                        first: self.first,
+                        starts: self.starts,
+                        pre: pre0,
+                        $( $name: $name.0, )*
+                        len: len0,
+                        side: side0,
+                    },
+                    RowsMut {
+                        first: self.first + rows,
+                        starts: self.starts,
+                        pre: pre1,
+                        $( $name: $name.1, )*
+                        len: len1,
+                        side: side1,
+                    },
+                )
+            }
+
+            /// The single row of a block of one.
+            fn one(self) -> (usize, RowMut<'a>, Z::One) {
+                let row = RowMut {
+                    pre: self.pre,
+                    $( $name: self.$name, )*
+                    len: &mut self.len[0],
+                };
+                (self.first, row, self.side.one())
+            }
+        }
+
+        impl SynapseArena {
+            /// The declared columns after `pre`, in declaration (and checkpoint) order.
+            pub const COLUMNS: &'static [ColumnInfo] = &[
+                $( ColumnInfo {
+                    name: stringify!($name),
+                    kind: <$t as Element>::KIND,
+                    width: <$t as Element>::WIDTH,
+                    optional: is_optional!($($opt)?),
+                }, )*
+            ];
+
+            /// Rows as given, every mandatory column at its fresh value, optional ones absent.
+            fn fresh(row_start: Vec<usize>, row_len: Vec<u32>, pre: Vec<u32>) -> Self {
+                let n = pre.len();
+                SynapseArena {
+                    row_start,
+                    row_len,
+                    pre,
+                    $( $name: if is_optional!($($opt)?) { Vec::new() } else { vec![$fresh; n] }, )*
+                }
+            }
+
+            pub fn columns(&self) -> Columns<'_> {
+                Columns { pre: &self.pre, $( $name: &self.$name, )* }
+            }
+
+            pub fn columns_mut(&mut self) -> ColumnsMut<'_> {
+                ColumnsMut { pre: &mut self.pre, $( $name: &mut self.$name, )* }
+            }
+
+            /// Allocate (at fresh values) or drop an optional column, by name.
+            pub fn set_present(&mut self, name: &str, present: bool) -> Result<(), String> {
+                let n = self.pre.len();
+                $(
+                    if name == stringify!($name) {
+                        if !is_optional!($($opt)?) {
+                            return Err(format!("column {name} is not optional"));
+                        }
+                        match (present, self.$name.is_empty() && n > 0) {
+                            (true, true) => self.$name = vec![$fresh; n],
+                            (false, _) => self.$name = Vec::new(),
+                            _ => {}
+                        }
+                        return Ok(());
+                    }
+                )*
+                Err(format!("no synapse column named {name}"))
+            }
+
+            /// Every column including `pre`, all slots, flat, in checkpoint order.
+            pub fn flat_columns(&self) -> Vec<(&'static str, Flat<'_>)> {
+                vec![("pre", Flat::U32(&self.pre)), $( (stringify!($name), <$t as Element>::flat(&self.$name)), )*]
+            }
+
+            /// Every present column including `pre`, live slots only, row by row (numpy export).
+            pub fn live_columns(&self) -> Vec<(&'static str, FlatVec)> {
+                let idx = self.live_indices();
+                fn pick<T: Element>(v: &[T], idx: &[usize]) -> FlatVec {
+                    let live: Vec<T> = if v.is_empty() { Vec::new() } else { idx.iter().map(|&k| v[k]).collect() };
+                    match T::flat(&live) {
+                        Flat::U32(s) => FlatVec::U32(s.to_vec()),
+                        Flat::F32(s) => FlatVec::F32(s.to_vec()),
+                    }
+                }
+                let mut out = vec![("pre", pick(&self.pre, &idx))];
+                $(
+                    // An absent optional column is left out.
+                    if !(is_optional!($($opt)?) && self.$name.is_empty()) {
+                        out.push((stringify!($name), pick(&self.$name, &idx)));
+                    }
+                )*
+                out
+            }
+
+            /// An arena from stored rows and columns, checked (`check`) before it is returned.
+            /// `column(info)` gives a declared column's flat values, or None if it is absent.
+            pub fn from_raw(
+                row_start: Vec<usize>,
+                row_len: Vec<u32>,
+                pre: Vec<u32>,
+                n_in: usize,
+                mut column: impl FnMut(&ColumnInfo) -> Result<Option<FlatVec>, String>,
+            ) -> Result<Self, String> {
+                let mut infos = Self::COLUMNS.iter();
+                let arena = SynapseArena {
+                    row_start,
+                    row_len,
+                    pre,
+                    $( $name: {
+                        let info = infos.next().expect("one info per column");
+                        match column(info)? {
+                            Some(flat) => <$t as Element>::from_flat(flat)
+                                .ok_or_else(|| format!("column {} has the wrong element type or length", info.name))?,
+                            None if info.optional => Vec::new(),
+                            None => return Err(format!("column {} is missing", info.name)),
+                        }
+                    }, )*
+                };
+                arena.check(n_in)?;
+                Ok(arena)
+            }
+
+            /// Slot counts of every column agree (absent optional columns aside).
+            fn check_columns(&self) -> Result<(), String> {
+                let total = self.pre.len();
+                $(
+                    let n = self.$name.len();
+                    if n != total && !(is_optional!($($opt)?) && n == 0) {
+                        return Err(format!(
+                            "column {} has {n} slots, expected {total}", stringify!($name)
+                        ));
+                    }
+                )*
+                Ok(())
+            }
+
+            /// Give every row at least `capacity[j]` slots, keeping live synapses in place in
+            /// their rows.
+            pub fn relayout(&mut self, capacity: &[usize]) {
+                let n_rows = self.n_rows();
+                let mut start = Vec::with_capacity(n_rows + 1);
+                start.push(0usize);
+                for (j, &cap) in capacity.iter().enumerate().take(n_rows) {
+                    let c = cap.max(self.row_len[j] as usize);
+                    start.push(start[j] + c);
+                }
+                let total = start[n_rows];
+                let mut next = SynapseArena {
+                    row_start: start,
+                    row_len: self.row_len.clone(),
+                    pre: vec![0; total],
+                    $( $name: if self.$name.is_empty() { Vec::new() } else { vec![$fresh; total] }, )*
+                };
+                for j in 0..n_rows {
+                    let src = self.live(j);
+                    let dst = next.row_start[j]..next.row_start[j] + src.len();
+                    next.pre[dst.clone()].copy_from_slice(&self.pre[src.clone()]);
+                    $(
+                        if !self.$name.is_empty() {
+                            next.$name[dst.clone()].copy_from_slice(&self.$name[src.clone()]);
+                        }
+                    )*
+                }
+                *self = next;
+            }
+
+            /// Equality of the live synapses, bit for bit (spare slots excluded).
+            pub fn same_live(&self, o: &SynapseArena) -> bool {
+                fn eq<T: Element>(x: &[T], y: &[T], ia: &[usize], ib: &[usize]) -> bool {
+                    if x.is_empty() || y.is_empty() {
+                        return x.is_empty() == y.is_empty();
+                    }
+                    ia.iter().zip(ib).all(|(&p, &q)| T::same(&x[p], &y[q]))
+                }
+                if self.row_len != o.row_len {
+                    return false;
+                }
+                let (ia, ib) = (self.live_indices(), o.live_indices());
+                eq(&self.pre, &o.pre, &ia, &ib) $( && eq(&self.$name, &o.$name, &ia, &ib) )*
+            }
+
+            /// Run `f` on every row in parallel; each call sees only its own row and that row's
+            /// element of `side` (per-row state kept outside the arena: a slice, a pair of
+            /// slices, or `()` for none).
+            pub fn par_rows<Z, F>(&mut self, side: Z, f: F)
+            where
+                Z: RowSide,
+                F: Fn(usize, RowMut<'_>, Z::One) + Sync,
+            {
+                if let Some(n) = side.rows() {
+                    assert_eq!(n, self.n_rows(), "par_rows: side data must cover every row");
+                }
+                let rows = RowsMut {
+                    first: 0,
+                    starts: &self.row_start,
+                    pre: &mut self.pre,
+                    $( $name: &mut self.$name, )*
+                    len: &mut self.row_len,
+                    side,
+                };
+                drive(rows, &f);
+            }
+        }
+    };
+}
+
+synapse_columns! {
+    weight: f32 = 0.0,
+    short_trail: f32 = 0.0,
+    long_trail: f32 = 0.0,
+    consolidation: f32 = 0.0,
+    anchor: f32 = 0.0,
 }
 
 impl RowMut<'_> {
     #[inline]
     pub fn live(&self) -> usize {
         *self.len as usize
-    }
-
-    /// Move slot `from` to slot `to` (compaction).
-    #[inline]
-    pub fn move_slot(&mut self, from: usize, to: usize) {
-        self.pre[to] = self.pre[from];
-        self.weight[to] = self.weight[from];
-        self.short_trail[to] = self.short_trail[from];
-        self.long_trail[to] = self.long_trail[from];
-        self.consolidation[to] = self.consolidation[from];
-        self.anchor[to] = self.anchor[from];
     }
 
     /// Insert a fresh synapse from input `i` keeping the row sorted; the caller checked capacity.
@@ -54,96 +497,22 @@ impl RowMut<'_> {
             self.move_slot(k - 1, k);
             k -= 1;
         }
-        self.pre[at] = i;
-        self.weight[at] = 0.0;
-        self.short_trail[at] = 0.0;
-        self.long_trail[at] = 0.0;
-        self.consolidation[at] = 0.0;
-        self.anchor[at] = 0.0;
+        self.put_fresh(at, i);
         *self.len += 1;
     }
 }
 
-/// A contiguous block of rows, split recursively for rayon without allocating.
-pub struct RowsMut<'a> {
-    first: usize,
-    starts: &'a [usize],
-    pre: &'a mut [u32],
-    weight: &'a mut [f32],
-    short_trail: &'a mut [f32],
-    long_trail: &'a mut [f32],
-    consolidation: &'a mut [f32],
-    anchor: &'a mut [f32],
-    len: &'a mut [u32],
-    bias: &'a mut [f32],
-    count: &'a mut [u32],
-}
-
-impl<'a> RowsMut<'a> {
+impl<Z: RowSide> RowsMut<'_, Z> {
     fn n_rows(&self) -> usize {
         self.len.len()
     }
 
-    fn split(self, rows: usize) -> (RowsMut<'a>, RowsMut<'a>) {
-        let cut = self.starts[self.first + rows] - self.starts[self.first];
-        let (p0, p1) = self.pre.split_at_mut(cut);
-        let (w0, w1) = self.weight.split_at_mut(cut);
-        let (s0, s1) = self.short_trail.split_at_mut(cut);
-        let (l0, l1) = self.long_trail.split_at_mut(cut);
-        let (c0, c1) = self.consolidation.split_at_mut(cut);
-        let (a0, a1) = self.anchor.split_at_mut(cut);
-        let (n0, n1) = self.len.split_at_mut(rows);
-        let (b0, b1) = self.bias.split_at_mut(rows);
-        let (k0, k1) = self.count.split_at_mut(rows);
-        (
-            RowsMut {
-                first: self.first,
-                starts: self.starts,
-                pre: p0,
-                weight: w0,
-                short_trail: s0,
-                long_trail: l0,
-                consolidation: c0,
-                anchor: a0,
-                len: n0,
-                bias: b0,
-                count: k0,
-            },
-            RowsMut {
-                first: self.first + rows,
-                starts: self.starts,
-                pre: p1,
-                weight: w1,
-                short_trail: s1,
-                long_trail: l1,
-                consolidation: c1,
-                anchor: a1,
-                len: n1,
-                bias: b1,
-                count: k1,
-            },
-        )
-    }
-
-    fn for_each_seq<F: Fn(usize, RowMut<'_>, &mut f32, &mut u32)>(self, f: &F) {
+    fn for_each_seq<F: Fn(usize, RowMut<'_>, Z::One)>(self, f: &F) {
         let mut rest = self;
         while rest.n_rows() > 0 {
             let (head, tail) = rest.split(1);
-            let j = head.first;
-            f(
-                j,
-                RowMut {
-                    pre: head.pre,
-                    weight: head.weight,
-                    short_trail: head.short_trail,
-                    long_trail: head.long_trail,
-                    consolidation: head.consolidation,
-                    anchor: head.anchor,
-                    len: &mut head.len[0],
-                },
-                &mut head.bias[0],
-                &mut head.count[0],
-            );
+            let (j, row, side) = head.one();
+            f(j, row, side);
             rest = tail;
         }
     }
@@ -152,7 +521,7 @@ impl<'a> RowsMut<'a> {
 /// Rows per rayon task: big enough to amortise scheduling, small enough to balance 16 cores.
 const GRAIN_SLOTS: usize = 4096;
 
-fn drive<F: Fn(usize, RowMut<'_>, &mut f32, &mut u32) + Sync>(rows: RowsMut<'_>, f: &F) {
+fn drive<Z: RowSide, F: Fn(usize, RowMut<'_>, Z::One) + Sync>(rows: RowsMut<'_, Z>, f: &F) {
     let n = rows.n_rows();
     let slots = rows.starts[rows.first + n] - rows.starts[rows.first];
     if n <= 1 || slots <= GRAIN_SLOTS {
@@ -165,30 +534,35 @@ fn drive<F: Fn(usize, RowMut<'_>, &mut f32, &mut u32) + Sync>(rows: RowsMut<'_>,
 
 impl SynapseArena {
     /// Fresh arena from a neighbourhood, rows packed without spare slots; weights drawn by `init`
-    /// in storage order.
+    /// in storage order, each synapse anchored at its initial weight.
     pub fn from_neighbourhood(nb: &Neighbourhood, mut init: impl FnMut() -> f32) -> Self {
-        let n = nb.pre.len();
-        let weight: Vec<f32> = (0..n).map(|_| init()).collect();
-        SynapseArena {
-            row_start: nb.start.clone(),
-            row_len: (0..nb.n_rows())
-                .map(|j| (nb.start[j + 1] - nb.start[j]) as u32)
-                .collect(),
-            pre: nb.pre.clone(),
-            anchor: weight.clone(),
-            weight,
-            short_trail: vec![0.0; n],
-            long_trail: vec![0.0; n],
-            consolidation: vec![0.0; n],
-        }
+        let row_len = (0..nb.n_rows())
+            .map(|j| (nb.start[j + 1] - nb.start[j]) as u32)
+            .collect();
+        let mut a = Self::fresh(nb.start.clone(), row_len, nb.pre.clone());
+        a.weight.iter_mut().for_each(|w| *w = init());
+        a.anchor.copy_from_slice(&a.weight);
+        a
     }
 
     pub fn n_rows(&self) -> usize {
         self.row_len.len()
     }
 
+    /// Slots of row `j`, live and spare.
     pub fn capacity(&self, j: usize) -> usize {
         self.row_start[j + 1] - self.row_start[j]
+    }
+
+    /// Slots of all rows, live and spare.
+    pub fn n_slots(&self) -> usize {
+        self.pre.len()
+    }
+
+    /// Live synapses of row `j`.
+    #[inline]
+    pub fn row_len(&self, j: usize) -> usize {
+        self.row_len[j] as usize
     }
 
     /// Live slot range of row `j`.
@@ -201,63 +575,29 @@ impl SynapseArena {
         self.row_len.iter().map(|&l| l as usize).sum()
     }
 
-    /// Run `f` on every row in parallel; each call sees only its own row, plus that row's entry
-    /// of `bias` and `count` (per-row state kept outside the arena).
-    pub fn par_rows<F>(&mut self, bias: &mut [f32], count: &mut [u32], f: F)
-    where
-        F: Fn(usize, RowMut<'_>, &mut f32, &mut u32) + Sync,
-    {
-        assert!(bias.len() == self.n_rows() && count.len() == self.n_rows());
-        let rows = RowsMut {
-            first: 0,
-            starts: &self.row_start,
-            pre: &mut self.pre,
-            weight: &mut self.weight,
-            short_trail: &mut self.short_trail,
-            long_trail: &mut self.long_trail,
-            consolidation: &mut self.consolidation,
-            anchor: &mut self.anchor,
-            len: &mut self.row_len,
-            bias,
-            count,
-        };
-        drive(rows, &f);
+    /// Where each row starts, `n_rows + 1` entries (checkpoints).
+    pub fn row_starts(&self) -> &[usize] {
+        &self.row_start
     }
 
-    /// Give every row at least `capacity[j]` slots, keeping live synapses in place in their rows.
-    pub fn relayout(&mut self, capacity: &[usize]) {
-        let n_rows = self.n_rows();
-        let mut start = Vec::with_capacity(n_rows + 1);
-        start.push(0usize);
-        for (j, &cap) in capacity.iter().enumerate().take(n_rows) {
-            let c = cap.max(self.row_len[j] as usize);
-            start.push(start[j] + c);
-        }
-        let total = start[n_rows];
-        let mut next = SynapseArena {
-            row_start: start,
-            row_len: self.row_len.clone(),
-            pre: vec![0; total],
-            weight: vec![0.0; total],
-            short_trail: vec![0.0; total],
-            long_trail: vec![0.0; total],
-            consolidation: vec![0.0; total],
-            anchor: vec![0.0; total],
-        };
-        for j in 0..n_rows {
-            let src = self.live(j);
-            let dst = next.row_start[j]..next.row_start[j] + src.len();
-            next.pre[dst.clone()].copy_from_slice(&self.pre[src.clone()]);
-            next.weight[dst.clone()].copy_from_slice(&self.weight[src.clone()]);
-            next.short_trail[dst.clone()].copy_from_slice(&self.short_trail[src.clone()]);
-            next.long_trail[dst.clone()].copy_from_slice(&self.long_trail[src.clone()]);
-            next.consolidation[dst.clone()].copy_from_slice(&self.consolidation[src.clone()]);
-            next.anchor[dst].copy_from_slice(&self.anchor[src]);
-        }
-        *self = next;
+    /// Live synapses per row (checkpoints).
+    pub fn row_lens(&self) -> &[u32] {
+        &self.row_len
     }
 
-    /// Live synapses as (post, pre, ...) in row order, for inspection and checkpoints.
+    /// Input index of every slot.
+    #[inline]
+    pub fn pre(&self) -> &[u32] {
+        &self.pre
+    }
+
+    /// Weight of every slot.
+    #[inline]
+    pub fn weight(&self) -> &[f32] {
+        &self.weight
+    }
+
+    /// Live slots in row order, for inspection and checkpoints.
     pub fn live_indices(&self) -> Vec<usize> {
         let mut out = Vec::with_capacity(self.n_live());
         for j in 0..self.n_rows() {
@@ -272,18 +612,9 @@ impl SynapseArena {
         if self.row_start.len() != n_rows + 1 || self.row_start[0] != 0 {
             return Err("row_start must have n_out + 1 entries starting at 0".into());
         }
+        self.check_columns()
+            .map_err(|e| format!("synapse arrays differ in length: {e}"))?;
         let total = self.pre.len();
-        for v in [
-            &self.weight,
-            &self.short_trail,
-            &self.long_trail,
-            &self.consolidation,
-            &self.anchor,
-        ] {
-            if v.len() != total {
-                return Err("synapse arrays differ in length".into());
-            }
-        }
         if self.row_start[n_rows] != total {
             return Err("row_start does not end at the number of slots".into());
         }
@@ -329,7 +660,7 @@ mod tests {
         let mut a = tiny();
         let mut bias = vec![0.0; 3];
         let mut count = vec![0; 3];
-        a.par_rows(&mut bias, &mut count, |j, row, b, c| {
+        a.par_rows((&mut bias[..], &mut count[..]), |j, row, (b, c)| {
             for w in row.weight.iter_mut() {
                 *w += 100.0 * j as f32;
             }
@@ -343,6 +674,14 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "cover every row")]
+    fn par_rows_refuses_short_side() {
+        let mut a = tiny();
+        let mut count = [0u32; 2];
+        a.par_rows(&mut count[..], |_, _, _| {});
+    }
+
+    #[test]
     fn relayout_keeps_rows_and_adds_slots() {
         let mut a = tiny();
         a.relayout(&[4, 2, 6]);
@@ -350,15 +689,16 @@ mod tests {
         assert_eq!(&a.pre[a.live(0)], &[0, 3]);
         assert_eq!(&a.pre[a.live(2)], &[1, 2, 4]);
         assert_eq!(&a.weight[a.live(2)], &[3.0, 4.0, 5.0]);
+        assert_eq!(&a.anchor[a.live(2)], &[3.0, 4.0, 5.0]);
         a.check(5).unwrap();
+        assert!(a.same_live(&tiny()));
     }
 
     #[test]
     fn insert_keeps_row_sorted() {
         let mut a = tiny();
         a.relayout(&[4, 2, 6]);
-        let (mut b, mut c) = (vec![0.0; 3], vec![0; 3]);
-        a.par_rows(&mut b, &mut c, |j, mut row, _, _| {
+        a.par_rows((), |j, mut row, ()| {
             if j == 2 {
                 row.insert_fresh(3);
                 row.insert_fresh(0);
@@ -366,7 +706,9 @@ mod tests {
         });
         assert_eq!(&a.pre[a.live(2)], &[0, 1, 2, 3, 4]);
         assert_eq!(&a.weight[a.live(2)], &[0.0, 3.0, 4.0, 0.0, 5.0]);
+        assert_eq!(&a.anchor[a.live(2)], &[0.0, 3.0, 4.0, 0.0, 5.0]);
         a.check(5).unwrap();
+        assert!(!a.same_live(&tiny()));
     }
 
     #[test]
@@ -377,5 +719,46 @@ mod tests {
         let mut b = tiny();
         b.pre[3] = 1;
         assert!(b.check(5).is_err());
+        let mut c = tiny();
+        c.long_trail.pop();
+        assert!(c.check(5).unwrap_err().contains("long_trail"));
+    }
+
+    #[test]
+    fn from_raw_round_trips_and_checks() {
+        let a = tiny();
+        let flat: Vec<(&str, FlatVec)> = a
+            .flat_columns()
+            .into_iter()
+            .map(|(n, f)| match f {
+                Flat::U32(s) => (n, FlatVec::U32(s.to_vec())),
+                Flat::F32(s) => (n, FlatVec::F32(s.to_vec())),
+            })
+            .collect();
+        let mut store: std::collections::HashMap<&str, FlatVec> = flat.into_iter().collect();
+        let pre = match store.remove("pre") {
+            Some(FlatVec::U32(p)) => p,
+            _ => unreachable!(),
+        };
+        let b = SynapseArena::from_raw(
+            a.row_start.clone(),
+            a.row_len.clone(),
+            pre.clone(),
+            5,
+            |info| Ok(store.remove(info.name)),
+        )
+        .unwrap();
+        assert!(a.same_live(&b));
+        let missing =
+            SynapseArena::from_raw(a.row_start.clone(), a.row_len.clone(), pre, 5, |_| Ok(None));
+        assert!(missing.unwrap_err().contains("weight"));
+        let short = SynapseArena::from_raw(
+            vec![0, 2, 2, 5],
+            vec![2, 0, 3],
+            vec![0, 3, 1, 2, 9],
+            5,
+            |info| Ok(Some(FlatVec::F32(vec![0.0; 5 * info.width]))),
+        );
+        assert!(short.unwrap_err().contains("input index"));
     }
 }

@@ -21,12 +21,12 @@
 //! Loading trusts nothing: every length is checked against the specs before anything is
 //! allocated from it, and every index before it is used, so a corrupt or hostile file can only
 //! produce a `Value` error. Allocation never exceeds a small multiple of the file's size.
-use crate::arena::SynapseArena;
+use crate::arena::{Flat, FlatVec, Kind, SynapseArena};
 use crate::budget::Budget;
-use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
+use crate::config::{LayerSpec, LearnConfig};
 use crate::error::{value_err, LpnError, Result};
-use crate::layer::{Layer, LayerStats, Signal};
-use crate::network::Network;
+use crate::layer::{Layer, LayerStats, Side, Signal};
+use crate::network::{Counters, Network, Saved};
 use crate::replay::Reservoir;
 use crate::topology::Geometry;
 use rand::SeedableRng;
@@ -109,75 +109,70 @@ impl Writer {
     }
 }
 
+impl Writer {
+    fn put_flat(&mut self, name: String, v: Flat<'_>) {
+        match v {
+            Flat::U32(v) => self.put(name, v),
+            Flat::F32(v) => self.put(name, v),
+        }
+    }
+}
+
 /// The network as safetensors bytes.
 pub fn to_bytes(net: &Network) -> Vec<u8> {
     let mut w = Writer::default();
+    let c = net.counters();
     w.put(
         "net.counters".into(),
         &[
-            net.seed,
-            net.steps,
-            net.samples,
-            net.replays,
-            net.contrastive_steps,
+            net.seed(),
+            c.steps,
+            c.samples,
+            c.replays,
+            c.contrastive_steps,
         ],
     );
-    w.put(
-        "net.goodness".into(),
-        &[net.last_goodness.0, net.last_goodness.1],
-    );
-    w.put("net.last_replayed".into(), &net.last_replayed);
-    w.put("rng.seed".into(), &net.rng.get_seed());
-    w.put("rng.stream".into(), &[net.rng.get_stream()]);
-    let wp = net.rng.get_word_pos();
+    let (gp, gn) = net.last_goodness();
+    w.put("net.goodness".into(), &[gp, gn]);
+    w.put("net.last_replayed".into(), net.last_replayed());
+    let rng = net.rng();
+    w.put("rng.seed".into(), &rng.get_seed());
+    w.put("rng.stream".into(), &[rng.get_stream()]);
+    let wp = rng.get_word_pos();
     w.put("rng.word_pos".into(), &[wp as u64, (wp >> 64) as u64]);
-    let r = &net.reservoir;
+    let r = net.reservoir();
     w.put("replay.x".into(), &r.x);
     w.put("replay.t".into(), &r.t);
     w.put("replay.mask".into(), &r.mask);
     w.put("replay.seen".into(), &[r.seen]);
-    for (k, l) in net.layers.iter().enumerate() {
+    for (k, l) in net.layers().iter().enumerate() {
         let p = |s: &str| format!("layers.{k}.{s}");
-        let a = &l.arena;
+        let a = l.arena();
         w.put(
             p("row_start"),
-            &a.row_start.iter().map(|&s| s as u64).collect::<Vec<_>>(),
+            &a.row_starts().iter().map(|&s| s as u64).collect::<Vec<_>>(),
         );
-        w.put(p("row_len"), &a.row_len);
-        w.put(p("pre"), &a.pre);
-        w.put(p("weight"), &a.weight);
-        w.put(p("short_trail"), &a.short_trail);
-        w.put(p("long_trail"), &a.long_trail);
-        w.put(p("consolidation"), &a.consolidation);
-        w.put(p("anchor"), &a.anchor);
-        w.put(p("bias"), &l.bias);
-        w.put(p("error_trace"), &l.error_trace);
-        w.put(p("activity_trace"), &l.activity_trace);
-        w.put(p("max_fan_in"), &l.max_fan_in);
-        w.put(p("budget"), &[l.budget.fraction, l.budget.loss_avg]);
-        w.put(
-            p("budget_flags"),
-            &[l.budget.has_loss_avg as u8, l.budget.expanding as u8],
-        );
-        let s = &l.stats;
-        w.put(
-            p("counters"),
-            &[
-                l.steps,
-                s.touched_last,
-                s.touched_total,
-                s.pruned_last,
-                s.grown_last,
-                s.pruned_total,
-                s.grown_total,
-            ],
-        );
-        w.put(p("stats"), &[s.touched_fraction_sum, s.last_loss]);
-        if let Some(f) = &l.feedback {
+        w.put(p("row_len"), a.row_lens());
+        for (name, col) in a.flat_columns() {
+            // An absent optional column is not written at all.
+            if !(col_is_empty(&col) && a.n_slots() > 0) || name == "pre" {
+                w.put_flat(p(name), col);
+            }
+        }
+        for (name, v) in l.unit_vectors() {
+            w.put_flat(p(name), v);
+        }
+        let (budget, flags) = l.budget().parts();
+        w.put(p("budget"), &budget);
+        w.put(p("budget_flags"), &flags);
+        let (counters, stats) = l.stats().counters(l.steps());
+        w.put(p("counters"), &counters);
+        w.put(p("stats"), &stats);
+        if let Some(f) = l.feedback() {
             w.put(p("feedback"), f);
         }
     }
-    let specs: Vec<&LayerSpec> = net.layers.iter().map(|l| &l.spec).collect();
+    let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
@@ -187,7 +182,7 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
     );
     meta.insert(
         "config".to_string(),
-        serde_json::to_string(&net.config).expect("config is plain data"),
+        serde_json::to_string(net.config()).expect("config is plain data"),
     );
     meta.insert(
         "specs".to_string(),
@@ -218,6 +213,13 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&text);
     out.extend_from_slice(&bytes[8 + n..]);
     out
+}
+
+fn col_is_empty(c: &Flat<'_>) -> bool {
+    match c {
+        Flat::U32(v) => v.is_empty(),
+        Flat::F32(v) => v.is_empty(),
+    }
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
@@ -305,26 +307,6 @@ fn finite(what: &str, v: &[f32]) -> Result<()> {
     }
 }
 
-fn flag(what: &str, b: u8) -> Result<bool> {
-    match b {
-        0 => Ok(false),
-        1 => Ok(true),
-        _ => bad(format!("{what} is {b}, expected 0 or 1")),
-    }
-}
-
-/// Checks that would otherwise overflow inside `LayerSpec::validate` on absurd shapes.
-fn shapes_fit(spec: &LayerSpec, k: usize) -> Result<()> {
-    for (side, s) in [("in_shape", spec.in_shape), ("out_shape", spec.out_shape)] {
-        if let Some((h, w)) = s {
-            if h.checked_mul(w).is_none() {
-                return bad(format!("layer {k}: {side} ({h}, {w}) overflows"));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A network from checkpoint bytes, or a `Value` error naming what is wrong with them.
 pub fn from_bytes(data: &[u8]) -> Result<Network> {
     let unreadable = |e| {
@@ -371,8 +353,7 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
         return bad("no layers");
     }
     for (k, s) in specs.iter().enumerate() {
-        shapes_fit(s, k)?;
-        s.validate(k).or_else(|e| bad(e.to_string()))?;
+        s.validate().or_else(|e| bad(format!("layer {k}: {e}")))?;
         if k > 0 && s.n_in != specs[k - 1].n_out {
             return bad(format!(
                 "layer {k} has n_in = {}, but layer {} has n_out = {}",
@@ -399,14 +380,10 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
         let signal = if k == n_hidden {
             Signal::Output
         } else {
-            match config
+            config
                 .signal_of(k, n_hidden)
                 .or_else(|e| bad(e.to_string()))?
-            {
-                HiddenSignal::Feedback => Signal::Feedback,
-                HiddenSignal::Contrastive => Signal::Contrastive,
-                HiddenSignal::Frozen => Signal::Frozen,
-            }
+                .into()
         };
         layers.push(read_layer(&mut rd, k, spec, signal, n_final)?);
     }
@@ -449,29 +426,28 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
     if !extra.is_empty() {
         return bad(format!("unexpected tensor(s): {}", extra.join(", ")));
     }
-    let (seed, steps, samples, replays, contrastive_steps) = (
-        counters[0],
-        counters[1],
-        counters[2],
-        counters[3],
-        counters[4],
-    );
-    Ok(Network {
-        layers,
+    let saved = Saved {
         config,
-        seed,
+        seed: counters[0],
         rng,
-        steps,
-        samples,
-        replays,
-        contrastive_steps,
+        counters: Counters {
+            steps: counters[1],
+            samples: counters[2],
+            replays: counters[3],
+            contrastive_steps: counters[4],
+        },
         last_goodness: (goodness[0], goodness[1]),
         reservoir,
         last_replayed,
-        scratch_x: vec![0.0; n_in],
-        scratch_t: vec![0.0; n_out],
-        scratch_mask: vec![true; n_out],
-        eligible: Vec::new(),
+    };
+    Network::restore(layers, saved).or_else(|e| bad(e.to_string()))
+}
+
+/// One column or per-unit vector of `len` flat values of the given kind.
+fn read_flat(rd: &mut Reader<'_>, name: &str, kind: Kind, len: usize) -> Result<Option<FlatVec>> {
+    Ok(match kind {
+        Kind::U32 => rd.opt::<u32>(name, Some(len))?.map(FlatVec::U32),
+        Kind::F32 => rd.opt::<f32>(name, Some(len))?.map(FlatVec::F32),
     })
 }
 
@@ -489,14 +465,6 @@ fn read_layer(
     let row_len = rd.get::<u32>(&p("row_len"), Some(n_out))?;
     let slots = rd.len_of(&p("pre"))?;
     let pre = rd.get::<u32>(&p("pre"), Some(slots))?;
-    let weight = rd.get::<f32>(&p("weight"), Some(slots))?;
-    let short_trail = rd.get::<f32>(&p("short_trail"), Some(slots))?;
-    let long_trail = rd.get::<f32>(&p("long_trail"), Some(slots))?;
-    let consolidation = rd.get::<f32>(&p("consolidation"), Some(slots))?;
-    let anchor = rd.get::<f32>(&p("anchor"), Some(slots))?;
-    // Synapse values are not required to be finite: extreme (finite) inputs can overflow a
-    // layer and make the engine itself store inf/NaN, and a checkpoint of any reachable state
-    // must load. Nothing indexes or sizes by them, so they cannot make loading unsafe.
     let mut starts = Vec::with_capacity(row_start.len());
     for &s in &row_start {
         match usize::try_from(s) {
@@ -509,24 +477,44 @@ fn read_layer(
             }
         }
     }
-    let arena = SynapseArena {
-        row_start: starts,
-        row_len,
-        pre,
-        weight,
-        short_trail,
-        long_trail,
-        consolidation,
-        anchor,
+    // Synapse values are not required to be finite: extreme (finite) inputs can overflow a
+    // layer and make the engine itself store inf/NaN, and a checkpoint of any reachable state
+    // must load. Nothing indexes or sizes by them, so they cannot make loading unsafe.
+    let mut failure = None;
+    let arena = SynapseArena::from_raw(starts, row_len, pre, n_in, |info| {
+        let len = slots
+            .checked_mul(info.width)
+            .ok_or("column size overflows")?;
+        read_flat(rd, &p(info.name), info.kind, len).map_err(|e| {
+            let m = e.to_string();
+            failure = Some(e);
+            m
+        })
+    });
+    let arena = match (arena, failure) {
+        (Ok(a), _) => a,
+        (Err(_), Some(e)) => return Err(e),
+        (Err(e), None) => return bad(format!("layer {k} synapses: {e}")),
     };
-    arena
-        .check(n_in)
-        .or_else(|e| bad(format!("layer {k} synapses: {e}")))?;
 
-    let bias = rd.get::<f32>(&p("bias"), Some(n_out))?;
-    let error_trace = rd.get::<f32>(&p("error_trace"), Some(n_out))?;
-    let activity_trace = rd.get::<f32>(&p("activity_trace"), Some(n_in))?;
-    let max_fan_in = rd.get::<u32>(&p("max_fan_in"), Some(n_out))?;
+    // Per-unit vectors are read into a layer assembled with placeholders, then replaced.
+    let geo = Geometry::new(spec).or_else(|e| bad(e.to_string()))?;
+    let budget_v = rd.get::<f64>(&p("budget"), Some(2))?;
+    let flags = rd.get::<u8>(&p("budget_flags"), Some(2))?;
+    let budget = Budget::from_parts([budget_v[0], budget_v[1]], [flags[0], flags[1]])
+        .or_else(|e| bad(format!("layer {k} {e}")))?;
+    let mut layer = Layer::assemble(spec.clone(), geo, signal, arena, vec![0; n_out], budget);
+    for &(name, kind, side) in Layer::UNIT_VECTORS {
+        let len = match side {
+            Side::In => n_in,
+            Side::Out => n_out,
+        };
+        let v = read_flat(rd, &p(name), kind, len)?
+            .map_or_else(|| bad(format!("tensor {} is missing", p(name))), Ok)?;
+        layer
+            .set_unit_vector(name, v)
+            .or_else(|e| bad(format!("layer {k}: {e}")))?;
+    }
     // Growth re-lays rows out to max_fan_in slots. Construction sets it to the spec's value, or
     // to twice the row's initial fan-in (within the radius), so anything larger could only be an
     // attempt to make a later restructure allocate beyond what `limits` checked.
@@ -536,32 +524,21 @@ fn read_layer(
         .max_fan_in
         .map_or(2 * fan, |m| m as u128)
         .min(u32::MAX as u128) as usize;
-    if let Some(j) = max_fan_in.iter().position(|&m| m as usize > cap) {
+    if let Some(j) = layer.max_fan_in.iter().position(|&m| m as usize > cap) {
         return bad(format!(
             "{}[{j}] = {} exceeds the bound {cap}",
             p("max_fan_in"),
-            max_fan_in[j]
+            layer.max_fan_in[j]
         ));
     }
-    let budget = rd.get::<f64>(&p("budget"), Some(2))?;
-    let flags = rd.get::<u8>(&p("budget_flags"), Some(2))?;
-    let fraction = budget[0];
-    // Not [budget_min, budget_max]: a config with shrink > 1 or grow < 1 (both accepted by
-    // LearnConfig::validate) walks the fraction out of that range, up to inf, and any state the
-    // engine reaches must load. The quota is safe for every such value; NaN is never reached.
-    if fraction.is_nan() || fraction < 0.0 {
-        return bad(format!(
-            "layer {k} budget fraction is {fraction}, expected a number >= 0"
-        ));
-    }
-    let budget = Budget {
-        fraction,
-        loss_avg: budget[1],
-        has_loss_avg: flag(&format!("layer {k} has_loss_avg"), flags[0])?,
-        expanding: flag(&format!("layer {k} expanding"), flags[1])?,
-    };
     let counters = rd.get::<u64>(&p("counters"), Some(7))?;
     let fstats = rd.get::<f64>(&p("stats"), Some(2))?;
+    let (steps, stats) = LayerStats::from_counters(
+        &counters.try_into().expect("7 counters"),
+        &fstats.try_into().expect("2 stats"),
+    );
+    layer.steps = steps;
+    layer.stats = stats;
     let fb_len = n_out
         .checked_mul(n_final)
         .map_or_else(|| bad("feedback size overflows"), Ok)?;
@@ -581,23 +558,7 @@ fn read_layer(
         }
         (None, _) => {}
     }
-    let geo = Geometry::new(spec).or_else(|e| bad(e.to_string()))?;
-    let mut layer = Layer::assemble(spec.clone(), geo, signal, arena, max_fan_in, budget);
-    layer.bias = bias;
-    layer.error_trace = error_trace;
-    layer.activity_trace = activity_trace;
     layer.feedback = feedback;
-    layer.steps = counters[0];
-    layer.stats = LayerStats {
-        touched_last: counters[1],
-        touched_total: counters[2],
-        touched_fraction_sum: fstats[0],
-        pruned_last: counters[3],
-        grown_last: counters[4],
-        pruned_total: counters[5],
-        grown_total: counters[6],
-        last_loss: fstats[1],
-    };
     Ok(layer)
 }
 
@@ -725,7 +686,7 @@ mod tests {
     #[test]
     fn out_of_range_pre_index_is_rejected() {
         let mut a = net();
-        a.layers[0].arena.pre[0] = 1000;
+        a.layer_mut(0).arena.columns_mut().pre[0] = 1000;
         let e = from_bytes(&to_bytes(&a)).unwrap_err();
         assert!(e.to_string().contains("input index"), "{e}");
     }

@@ -3,59 +3,54 @@
 //! Both travel as JSON between Python and Rust and into checkpoints, so unknown fields are
 //! rejected rather than silently ignored.
 use crate::activation::Activation;
-use crate::error::{value_err, Result};
+use crate::error::{value_err, LpnError, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// Read a config or spec from JSON text. A value the type refuses is reported without its
+/// position in the text, so the message is the same whichever JSON carried it (Python's
+/// dataclasses and a network's JSON reach the engine as different texts).
+pub fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    let err = |e: serde_json::Error| LpnError::Value(format!("invalid {what}: {e}"));
+    let v: serde_json::Value = serde_json::from_str(s).map_err(err)?;
+    T::deserialize(v).map_err(err)
+}
+
+/// Layer specs from a JSON list; a refused spec is reported with its position in the list.
+pub fn specs_from_json(s: &str) -> Result<Vec<LayerSpec>> {
+    let list: Vec<serde_json::Value> = from_json("layer specs", s)?;
+    list.into_iter()
+        .enumerate()
+        .map(|(k, v)| {
+            LayerSpec::deserialize(v).map_err(|e| {
+                LpnError::Value(format!("invalid layer spec: {e}")).at(format!("layer {k}"))
+            })
+        })
+        .collect()
+}
+
+/// One layer's shape, geometry and wiring. Defaults live in `LayerSpec::new` only; serde fills
+/// missing fields from it and Python reads them through `_lpn.spec_defaults()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default = "LayerSpec::no_units")]
 pub struct LayerSpec {
     pub n_in: usize,
     pub n_out: usize,
-    #[serde(default = "one")]
     pub dims: usize,
-    #[serde(default = "default_radius")]
     pub radius: f64,
-    #[serde(default)]
     pub fan_in: Option<usize>,
-    #[serde(default)]
     pub in_tags: Option<Vec<u32>>,
-    #[serde(default)]
     pub out_tags: Option<Vec<u32>>,
     /// Row-major `T × T` affinity; `None` means the identity.
-    #[serde(default)]
     pub tag_affinity: Option<Vec<Vec<f64>>>,
-    #[serde(default = "default_activation")]
     pub activation: Activation,
-    #[serde(default = "yes")]
     pub bias: bool,
-    #[serde(default)]
     pub in_shape: Option<(usize, usize)>,
-    #[serde(default)]
     pub out_shape: Option<(usize, usize)>,
-    #[serde(default = "yes")]
     pub periodic: bool,
-    #[serde(default = "default_threshold")]
     pub tag_threshold: f64,
-    #[serde(default)]
     pub growth_radius: Option<f64>,
-    #[serde(default)]
     pub max_fan_in: Option<usize>,
-}
-
-fn one() -> usize {
-    1
-}
-fn yes() -> bool {
-    true
-}
-fn default_radius() -> f64 {
-    0.1
-}
-fn default_threshold() -> f64 {
-    0.5
-}
-fn default_activation() -> Activation {
-    Activation::Linear
 }
 
 impl LayerSpec {
@@ -78,6 +73,11 @@ impl LayerSpec {
             growth_radius: None,
             max_fan_in: None,
         }
+    }
+
+    /// The defaults with no units (serde's starting point; `validate` refuses the zero sizes).
+    fn no_units() -> Self {
+        Self::new(0, 0)
     }
 
     pub fn growth_radius(&self) -> f64 {
@@ -144,56 +144,65 @@ impl LayerSpec {
         }
     }
 
-    pub fn validate(&self, index: usize) -> Result<()> {
-        let at = format!("layer {index}");
+    /// Every rule a spec must satisfy on its own (the one place for them: Python's `LayerSpec`
+    /// calls this at construction). Messages name the field; callers that know the layer's
+    /// position add it with `LpnError::at`.
+    pub fn validate(&self) -> Result<()> {
         if self.n_in == 0 || self.n_out == 0 {
             return value_err(format!(
-                "{at}: n_in and n_out must be positive, got n_in={}, n_out={}",
+                "n_in and n_out must be positive, got n_in={}, n_out={}",
                 self.n_in, self.n_out
             ));
         }
         if self.n_in > u32::MAX as usize || self.n_out > u32::MAX as usize {
-            return value_err(format!("{at}: at most {} units per side", u32::MAX));
+            return value_err(format!("at most {} units per side", u32::MAX));
         }
         if self.dims != 1 && self.dims != 2 {
-            return value_err(format!("{at}: dims must be 1 or 2, got {}", self.dims));
+            return value_err(format!("dims must be 1 or 2, got {}", self.dims));
         }
         if !(self.radius.is_finite() && self.radius >= 0.0) {
             return value_err(format!(
-                "{at}: radius must be a finite number >= 0, got {}",
+                "radius must be a finite number >= 0, got {}",
                 self.radius
             ));
         }
         let max_r = crate::limits::MAX_RADIUS;
         if self.radius > max_r {
             return value_err(format!(
-                "{at}: radius must be <= {max_r} (that already reaches every unit), got {}",
+                "radius must be <= {max_r} (that already reaches every unit), got {}",
                 self.radius
             ));
         }
         if let Some(g) = self.growth_radius {
             if !(g.is_finite() && g >= self.radius && g <= max_r) {
                 return value_err(format!(
-                    "{at}: growth_radius must lie in [radius, {max_r}] = [{}, {max_r}], got {g}",
+                    "growth_radius must lie in [radius, {max_r}] = [{}, {max_r}], got {g}",
                     self.radius
                 ));
             }
         }
         if self.fan_in == Some(0) {
-            return value_err(format!("{at}: fan_in must be positive or None, got 0"));
+            return value_err("fan_in must be positive or None, got 0");
         }
         if !self.tag_threshold.is_finite() {
-            return value_err(format!("{at}: tag_threshold must be finite"));
+            return value_err("tag_threshold must be finite");
+        }
+        for (side, s) in [("in_shape", self.in_shape), ("out_shape", self.out_shape)] {
+            if let Some((h, w)) = s {
+                if h.checked_mul(w).is_none() {
+                    return value_err(format!("{side} ({h}, {w}) overflows"));
+                }
+            }
         }
         self.shape_for(self.n_in, self.in_shape, "in")?;
         self.shape_for(self.n_out, self.out_shape, "out")?;
         let n_tags = self.n_tags();
         if let Some(a) = &self.tag_affinity {
             if a.is_empty() || a.iter().any(|r| r.len() != a.len()) {
-                return value_err(format!("{at}: tag_affinity must be a square T x T matrix"));
+                return value_err("tag_affinity must be a square T x T matrix");
             }
             if a.iter().flatten().any(|v| !v.is_finite()) {
-                return value_err(format!("{at}: tag_affinity contains NaN or inf"));
+                return value_err("tag_affinity contains NaN or inf");
             }
         }
         for (name, tags, n) in [
@@ -202,11 +211,11 @@ impl LayerSpec {
         ] {
             if let Some(t) = tags {
                 if t.len() != n {
-                    return value_err(format!("{at}: {name} has length {}, expected {n}", t.len()));
+                    return value_err(format!("{name} has length {}, expected {n}", t.len()));
                 }
                 if let Some(&bad) = t.iter().find(|&&x| x as usize >= n_tags) {
                     return value_err(format!(
-                        "{at}: {name} contains tag {bad}, but tag_affinity covers only {n_tags} tags"
+                        "{name} contains tag {bad}, but tag_affinity covers only {n_tags} tags"
                     ));
                 }
             }
@@ -215,21 +224,23 @@ impl LayerSpec {
     }
 }
 
+/// How a hidden layer learns (DESIGN.md §4, §5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum HiddenSignal {
     Feedback,
     Contrastive,
     Frozen,
 }
 
-impl HiddenSignal {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
+impl TryFrom<String> for HiddenSignal {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
             "feedback" => Ok(Self::Feedback),
             "contrastive" => Ok(Self::Contrastive),
             "frozen" => Ok(Self::Frozen),
-            other => value_err(format!(
+            other => Err(format!(
                 "unknown hidden_signal {other:?}: expected \"feedback\", \"contrastive\" or \"frozen\""
             )),
         }
@@ -238,12 +249,37 @@ impl HiddenSignal {
 
 /// Either one signal for every hidden layer or one per hidden layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "OneOrMany")]
 pub enum HiddenSignals {
     All(HiddenSignal),
     PerLayer(Vec<HiddenSignal>),
 }
 
+/// `hidden_signal` as written, so that an unknown name is reported as such (an untagged enum
+/// would only say that nothing matched).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl TryFrom<OneOrMany> for HiddenSignals {
+    type Error = String;
+    fn try_from(v: OneOrMany) -> std::result::Result<Self, String> {
+        Ok(match v {
+            OneOrMany::One(s) => Self::All(s.try_into()?),
+            OneOrMany::Many(v) => Self::PerLayer(
+                v.into_iter()
+                    .map(HiddenSignal::try_from)
+                    .collect::<std::result::Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
+/// Every learning hyper-parameter. Defaults live in `Default` only (Python reads them through
+/// `_lpn.config_defaults()`); rules live in `validate` only (Python calls it at construction).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LearnConfig {

@@ -1,20 +1,25 @@
-//! One error type for the whole engine; the binding maps it to Python exceptions in one place.
+//! One error type for the whole engine; the binding maps it to a Python `ValueError`.
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LpnError {
     /// A value has the wrong shape, size, range or content (Python `ValueError`).
     Value(String),
-    /// A value has the wrong kind (Python `TypeError`).
-    Type(String),
-    /// Reading or writing a file failed (Python `OSError`).
-    Io(String),
+}
+
+impl LpnError {
+    /// The same error with its place in front, e.g. `layer 2: radius must ...`.
+    pub fn at(self, place: impl fmt::Display) -> Self {
+        match self {
+            LpnError::Value(m) => LpnError::Value(format!("{place}: {m}")),
+        }
+    }
 }
 
 impl fmt::Display for LpnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LpnError::Value(m) | LpnError::Type(m) | LpnError::Io(m) => f.write_str(m),
+            LpnError::Value(m) => f.write_str(m),
         }
     }
 }

@@ -1,7 +1,8 @@
-//! One sparse local layer: forward pass, a learning step on a given local error, consolidation.
-use crate::arena::SynapseArena;
+//! One sparse local layer: its state, forward pass, a learning step on a given local error,
+//! consolidation, and equality. Structural plasticity is in `structural.rs`.
+use crate::arena::{Flat, FlatVec, Kind, SynapseArena};
 use crate::budget::Budget;
-use crate::config::{LayerSpec, LearnConfig};
+use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
 use crate::error::Result;
 use crate::rule::{learn_row, RuleParams};
 use crate::topology::{build_neighbourhood, Geometry, Neighbourhood};
@@ -18,6 +19,16 @@ pub enum Signal {
     Frozen,
 }
 
+impl From<HiddenSignal> for Signal {
+    fn from(h: HiddenSignal) -> Self {
+        match h {
+            HiddenSignal::Feedback => Signal::Feedback,
+            HiddenSignal::Contrastive => Signal::Contrastive,
+            HiddenSignal::Frozen => Signal::Frozen,
+        }
+    }
+}
+
 impl Signal {
     pub fn name(self) -> &'static str {
         match self {
@@ -29,7 +40,7 @@ impl Signal {
     }
 }
 
-/// Counters reported by `stats()`.
+/// Counters reported by `stats()`; checkpoints store them with `counters`/`from_counters`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LayerStats {
     pub touched_last: u64,
@@ -43,30 +54,118 @@ pub struct LayerStats {
     pub last_loss: f64,
 }
 
-#[derive(Debug, Clone)]
-pub struct Layer {
-    pub spec: LayerSpec,
-    pub geo: Geometry,
-    pub signal: Signal,
-    pub arena: SynapseArena,
-    pub bias: Vec<f32>,
+impl LayerStats {
+    /// Checkpoint packing: `[steps, touched_last, touched_total, pruned_last, grown_last,
+    /// pruned_total, grown_total]` and `[touched_fraction_sum, last_loss]`.
+    pub(crate) fn counters(&self, steps: u64) -> ([u64; 7], [f64; 2]) {
+        (
+            [
+                steps,
+                self.touched_last,
+                self.touched_total,
+                self.pruned_last,
+                self.grown_last,
+                self.pruned_total,
+                self.grown_total,
+            ],
+            [self.touched_fraction_sum, self.last_loss],
+        )
+    }
+
+    /// Inverse of `counters`: (steps, stats).
+    pub(crate) fn from_counters(c: &[u64; 7], f: &[f64; 2]) -> (u64, Self) {
+        let stats = LayerStats {
+            touched_last: c[1],
+            touched_total: c[2],
+            touched_fraction_sum: f[0],
+            pruned_last: c[3],
+            grown_last: c[4],
+            pruned_total: c[5],
+            grown_total: c[6],
+            last_loss: f[1],
+        };
+        (c[0], stats)
+    }
+}
+
+/// Which side of the layer a per-unit vector has one entry for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    In,
+    Out,
+}
+
+/// Declares the per-unit state vectors of a layer once: the checkpoint writer and reader,
+/// equality and the Python `layer_state()` dict all walk this list.
+macro_rules! unit_vectors {
+    ($( $(#[$doc:meta])* $name:ident : $t:ty [$side:ident] ),* $(,)?) => {
+        #[derive(Debug, Clone)]
+        pub struct Layer {
+            pub(crate) spec: LayerSpec,
+            pub(crate) geo: Geometry,
+            pub(crate) signal: Signal,
+            pub(crate) arena: SynapseArena,
+            $( $(#[$doc])* pub(crate) $name: Vec<$t>, )*
+            pub(crate) budget: Budget,
+            pub(crate) steps: u64,
+            /// `F_h`, row-major `n_out × n_final_out`, for hidden layers with the feedback signal.
+            pub(crate) feedback: Option<Vec<f32>>,
+            pub(crate) stats: LayerStats,
+            /// Growth neighbourhood, built on the first structural pass.
+            pub(crate) growth: Option<Neighbourhood>,
+            pub(crate) z: Vec<f32>,
+            pub(crate) y: Vec<f32>,
+            pub(crate) e: Vec<f32>,
+            pub(crate) involved: Vec<bool>,
+            pub(crate) row_count: Vec<u32>,
+        }
+
+        impl Layer {
+            /// Name, element kind and side of every per-unit vector, in checkpoint order.
+            pub const UNIT_VECTORS: &'static [(&'static str, Kind, Side)] = &[
+                $( (stringify!($name), <$t as crate::arena::Element>::KIND, Side::$side), )*
+            ];
+
+            /// Every per-unit vector, flat.
+            pub fn unit_vectors(&self) -> Vec<(&'static str, Flat<'_>)> {
+                vec![$( (stringify!($name), <$t as crate::arena::Element>::flat(&self.$name)), )*]
+            }
+
+            /// Replace a per-unit vector by name; the length must match its side.
+            pub(crate) fn set_unit_vector(&mut self, name: &str, v: FlatVec) -> std::result::Result<(), String> {
+                $(
+                    if name == stringify!($name) {
+                        let n = match Side::$side { Side::In => self.n_in(), Side::Out => self.n_out() };
+                        let v = <$t as crate::arena::Element>::from_flat(v)
+                            .ok_or_else(|| format!("{name} has the wrong element type"))?;
+                        if v.len() != n {
+                            return Err(format!("{name} has {} entries, expected {n}", v.len()));
+                        }
+                        self.$name = v;
+                        return Ok(());
+                    }
+                )*
+                Err(format!("no per-unit vector named {name}"))
+            }
+
+            fn same_unit_vectors(&self, o: &Layer) -> bool {
+                fn eq<T: crate::arena::Element>(x: &[T], y: &[T]) -> bool {
+                    x.len() == y.len() && x.iter().zip(y).all(|(a, b)| T::same(a, b))
+                }
+                true $( && eq(&self.$name, &o.$name) )*
+            }
+        }
+    };
+}
+
+unit_vectors! {
+    bias: f32 [Out],
     /// `h_j`: running mean of |e_j| over the steps the row was involved in.
-    pub error_trace: Vec<f32>,
+    error_trace: f32 [Out],
     /// `u_i`: running mean of |x_i| (structural growth prefers active inputs).
-    pub activity_trace: Vec<f32>,
-    pub max_fan_in: Vec<u32>,
-    pub budget: Budget,
-    pub steps: u64,
-    /// `F_h`, row-major `n_out × n_final_out`, for hidden layers with the feedback signal.
-    pub feedback: Option<Vec<f32>>,
-    pub stats: LayerStats,
-    /// Growth neighbourhood, built on the first structural pass.
-    pub(crate) growth: Option<Neighbourhood>,
-    pub(crate) z: Vec<f32>,
-    pub(crate) y: Vec<f32>,
-    pub(crate) e: Vec<f32>,
-    pub(crate) involved: Vec<bool>,
-    pub(crate) row_count: Vec<u32>,
+    activity_trace: f32 [In],
+    /// Slots row `j` may grow to.
+    max_fan_in: u32 [Out],
 }
 
 /// Synapses per rayon task in the forward pass.
@@ -84,7 +183,7 @@ impl Layer {
         let nb = build_neighbourhood(&spec, &geo, spec.radius, spec.fan_in);
         let arena = SynapseArena::from_neighbourhood(&nb, draw_weight);
         let max_fan_in = (0..spec.n_out)
-            .map(|j| spec.max_fan_in.unwrap_or(2 * arena.row_len[j] as usize) as u32)
+            .map(|j| spec.max_fan_in.unwrap_or(2 * arena.row_len(j)) as u32)
             .collect();
         Ok(Self::assemble(
             spec,
@@ -96,8 +195,10 @@ impl Layer {
         ))
     }
 
-    /// A layer around existing state (construction and checkpoint loading).
-    pub fn assemble(
+    /// A layer around existing state (construction and checkpoint loading); per-unit vectors
+    /// other than `max_fan_in` start at zero. The arena must have `spec.n_out` rows reading
+    /// inputs below `spec.n_in` (checked).
+    pub(crate) fn assemble(
         spec: LayerSpec,
         geo: Geometry,
         signal: Signal,
@@ -106,6 +207,7 @@ impl Layer {
         budget: Budget,
     ) -> Self {
         let (n_in, n_out) = (spec.n_in, spec.n_out);
+        debug_assert!(arena.n_rows() == n_out && max_fan_in.len() == n_out);
         Layer {
             spec,
             geo,
@@ -136,6 +238,39 @@ impl Layer {
         self.spec.n_out
     }
 
+    pub fn spec(&self) -> &LayerSpec {
+        &self.spec
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
+    pub fn arena(&self) -> &SynapseArena {
+        &self.arena
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    pub fn stats(&self) -> &LayerStats {
+        &self.stats
+    }
+
+    /// `F_h` (row-major `n_out × n_final_out`) of a feedback-trained hidden layer.
+    pub fn feedback(&self) -> Option<&[f32]> {
+        self.feedback.as_deref()
+    }
+
     pub fn learns_online(&self) -> bool {
         matches!(self.signal, Signal::Output | Signal::Feedback)
     }
@@ -148,19 +283,19 @@ impl Layer {
         let one = |j: usize, zj: &mut f32, yj: &mut f32| {
             let live = arena.live(j);
             let mut acc = 0.0f32;
-            for (w, &i) in arena.weight[live.clone()].iter().zip(&arena.pre[live]) {
+            for (w, &i) in arena.weight()[live.clone()].iter().zip(&arena.pre()[live]) {
                 acc += w * x[i as usize];
             }
             *zj = bias[j] + acc;
             *yj = act.apply(*zj);
         };
-        if arena.pre.len() <= crate::pool::INLINE_SLOTS {
+        if arena.n_slots() <= crate::pool::INLINE_SLOTS {
             for (j, (zj, yj)) in z.iter_mut().zip(y.iter_mut()).enumerate() {
                 one(j, zj, yj);
             }
         } else {
             let rows = arena.n_rows().max(1);
-            let grain = (FORWARD_GRAIN * rows / arena.pre.len().max(1)).max(16);
+            let grain = (FORWARD_GRAIN * rows / arena.n_slots().max(1)).max(16);
             z.par_iter_mut()
                 .zip(y.par_iter_mut())
                 .enumerate()
@@ -199,31 +334,14 @@ impl Layer {
         } else {
             0.0
         };
-        let params = RuleParams {
-            lr: cfg.lr,
-            bias_lr: cfg.bias_lr(),
-            kappa_short: cfg.kappa_short,
-            kappa_long: cfg.kappa_long,
-            beta: cfg.beta,
-            rho_short: cfg.rho_short,
-            rho_long: cfg.rho_long,
-            rho_consolidation: cfg.rho_consolidation,
-            pull: cfg.pull,
-            w_max: cfg.w_max,
-            eps: cfg.eps,
-            use_bias: self.spec.bias,
-            budget: self.budget.fraction,
-            expanding,
-            mean_trace,
-        };
+        let params = RuleParams::new(cfg, &self.budget, self.spec.bias, mean_trace);
         {
             let e = &self.e;
             let involved = &self.involved;
             let trace = &self.error_trace;
             self.arena.par_rows(
-                &mut self.bias,
-                &mut self.row_count,
-                |j, mut row, b, count| {
+                (&mut self.bias[..], &mut self.row_count[..]),
+                |j, mut row, (b, count)| {
                     *count = if involved[j] {
                         learn_row(&mut row, x, e[j], b, trace[j], &params)
                     } else {
@@ -268,8 +386,9 @@ impl Layer {
     /// §3.2 task-boundary consolidation.
     pub fn consolidate(&mut self, strength: f32) {
         let (mut sum, mut n) = (0.0f64, 0usize);
+        let long_trail = self.arena.columns().long_trail;
         for j in 0..self.n_out() {
-            for &l in &self.arena.long_trail[self.arena.live(j)] {
+            for &l in &long_trail[self.arena.live(j)] {
                 if l > 0.0 {
                     sum += l as f64;
                     n += 1;
@@ -280,9 +399,7 @@ impl Layer {
             return;
         }
         let mean = (sum / n as f64) as f32;
-        let mut bias = std::mem::take(&mut self.bias);
-        let mut count = std::mem::take(&mut self.row_count);
-        self.arena.par_rows(&mut bias, &mut count, |_, row, _, _| {
+        self.arena.par_rows((), |_, row, ()| {
             let n = row.live();
             for k in 0..n {
                 let c_old = row.consolidation[k];
@@ -293,15 +410,11 @@ impl Layer {
                 }
             }
         });
-        self.bias = bias;
-        self.row_count = count;
     }
 
     /// §3.2 task-free variant: synapses with a strong long trail consolidate a little.
     fn auto_consolidate(&mut self, threshold: f32, increment: f32) {
-        let mut bias = std::mem::take(&mut self.bias);
-        let mut count = std::mem::take(&mut self.row_count);
-        self.arena.par_rows(&mut bias, &mut count, |_, row, _, _| {
+        self.arena.par_rows((), |_, row, ()| {
             let n = row.live();
             for k in 0..n {
                 if row.long_trail[k] > threshold {
@@ -315,7 +428,22 @@ impl Layer {
                 }
             }
         });
-        self.bias = bias;
-        self.row_count = count;
+    }
+
+    /// Equality of everything that influences future behaviour (spare arena slots excluded).
+    pub fn same_state(&self, o: &Layer) -> bool {
+        self.arena.same_live(&o.arena)
+            && self.same_unit_vectors(o)
+            && self.budget.same(&o.budget)
+            && self.steps == o.steps
+            && self.signal == o.signal
+            && self.spec == o.spec
+            && match (&self.feedback, &o.feedback) {
+                (Some(x), Some(y)) => {
+                    x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+                }
+                (None, None) => true,
+                _ => false,
+            }
     }
 }

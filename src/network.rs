@@ -1,6 +1,6 @@
 //! A stack of layers: hidden-layer signals, masks, replay, structural passes, contrastive steps.
-use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
-use crate::error::{value_err, LpnError, Result};
+use crate::config::{LayerSpec, LearnConfig};
+use crate::error::{value_err, Result};
 use crate::layer::{Layer, Signal};
 use crate::replay::Reservoir;
 use rand::{Rng, SeedableRng};
@@ -9,43 +9,51 @@ use rayon::prelude::*;
 
 #[derive(Debug, Clone)]
 pub struct Network {
-    pub layers: Vec<Layer>,
-    pub config: LearnConfig,
-    pub seed: u64,
-    pub rng: ChaCha8Rng,
+    layers: Vec<Layer>,
+    config: LearnConfig,
+    seed: u64,
+    rng: ChaCha8Rng,
+    counters: Counters,
+    last_goodness: (f64, f64),
+    reservoir: Reservoir,
+    /// Buffer slots replayed during the last `learn` call, in order (for inspection and tests).
+    last_replayed: Vec<u32>,
+    scratch_x: Vec<f32>,
+    scratch_t: Vec<f32>,
+    scratch_mask: Vec<bool>,
+    eligible: Vec<u32>,
+}
+
+/// Network-wide counters (a checkpoint stores them as `[seed, steps, samples, replays,
+/// contrastive_steps]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
     /// Rule applications, new and replayed.
     pub steps: u64,
     /// New samples learned.
     pub samples: u64,
     pub replays: u64,
     pub contrastive_steps: u64,
-    pub last_goodness: (f64, f64),
-    pub reservoir: Reservoir,
-    /// Buffer slots replayed during the last `learn` call, in order (for inspection and tests).
-    pub last_replayed: Vec<u32>,
-    pub(crate) scratch_x: Vec<f32>,
-    pub(crate) scratch_t: Vec<f32>,
-    pub(crate) scratch_mask: Vec<bool>,
-    pub(crate) eligible: Vec<u32>,
 }
 
-/// Per-layer and network counters, as `stats()` reports them.
-#[derive(Debug, Clone)]
-pub struct LayerReport {
-    pub synapses: usize,
-    pub capacity: usize,
-    pub budget: f64,
-    pub loss_avg: f64,
-    pub expanding: bool,
-    pub steps: u64,
-    pub touched: u64,
-    pub touched_total: u64,
-    pub touched_fraction: f64,
-    pub pruned: u64,
-    pub grown: u64,
-    pub pruned_total: u64,
-    pub grown_total: u64,
-    pub signal: &'static str,
+/// One value of a `stats()` report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stat {
+    Int(u64),
+    Float(f64),
+    Bool(bool),
+    Text(&'static str),
+}
+
+/// Everything a checkpoint restores besides the layers; `Network::restore` checks it.
+pub struct Saved {
+    pub config: LearnConfig,
+    pub seed: u64,
+    pub rng: ChaCha8Rng,
+    pub counters: Counters,
+    pub last_goodness: (f64, f64),
+    pub reservoir: Reservoir,
+    pub last_replayed: Vec<u32>,
 }
 
 /// A normal draw by Box–Muller from two uniforms (keeps the dependency list short and the
@@ -111,33 +119,10 @@ fn tag_reach(specs: &[LayerSpec], h: usize) -> Vec<Vec<bool>> {
 impl Network {
     pub fn new(specs: Vec<LayerSpec>, config: LearnConfig, seed: u64) -> Result<Self> {
         config.validate()?;
-        if specs.is_empty() {
-            return value_err("a network needs at least one layer, got an empty list");
-        }
-        for (k, s) in specs.iter().enumerate() {
-            s.validate(k)?;
-        }
+        check_chain(&specs)?;
         crate::limits::check_fits(&specs, &config)?;
-        for k in 1..specs.len() {
-            if specs[k].n_in != specs[k - 1].n_out {
-                return value_err(format!(
-                    "layer {k} has n_in = {}, expected n_out of layer {} = {}",
-                    specs[k].n_in,
-                    k - 1,
-                    specs[k - 1].n_out
-                ));
-            }
-        }
         let n_hidden = specs.len() - 1;
-        let mut signals = Vec::with_capacity(specs.len());
-        for h in 0..n_hidden {
-            signals.push(match config.signal_of(h, n_hidden)? {
-                HiddenSignal::Feedback => Signal::Feedback,
-                HiddenSignal::Contrastive => Signal::Contrastive,
-                HiddenSignal::Frozen => Signal::Frozen,
-            });
-        }
-        signals.push(Signal::Output);
+        let signals = signals(&config, specs.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(specs.len());
         for (spec, &signal) in specs.iter().zip(&signals) {
@@ -171,10 +156,7 @@ impl Network {
             config,
             seed,
             rng,
-            steps: 0,
-            samples: 0,
-            replays: 0,
-            contrastive_steps: 0,
+            counters: Counters::default(),
             last_goodness: (f64::NAN, f64::NAN),
             last_replayed: Vec::new(),
             scratch_x: vec![0.0; n_in],
@@ -182,6 +164,106 @@ impl Network {
             scratch_mask: vec![true; n_out],
             eligible: Vec::new(),
         })
+    }
+
+    /// A network around checkpointed state, checked: the layers must chain, carry the signals
+    /// the config gives them, and the replay state must fit the config and the layers.
+    pub fn restore(layers: Vec<Layer>, saved: Saved) -> Result<Self> {
+        let Saved {
+            config,
+            seed,
+            rng,
+            counters,
+            last_goodness,
+            reservoir,
+            last_replayed,
+        } = saved;
+        config.validate()?;
+        let specs: Vec<LayerSpec> = layers.iter().map(|l| l.spec().clone()).collect();
+        check_chain(&specs)?;
+        let expect = signals(&config, layers.len())?;
+        for (k, (l, s)) in layers.iter().zip(&expect).enumerate() {
+            if l.signal() != *s {
+                return value_err(format!(
+                    "layer {k} has signal {}, but the config gives it {}",
+                    l.signal().name(),
+                    s.name()
+                ));
+            }
+        }
+        let (n_in, n_out) = (specs[0].n_in, specs[specs.len() - 1].n_out);
+        let r = &reservoir;
+        if (r.capacity, r.n_in, r.n_out) != (config.replay_capacity, n_in, n_out)
+            || r.len() > r.capacity
+            || r.x.len() != r.len() * n_in
+            || r.t.len() != r.len() * n_out
+            || r.mask.len() != r.len() * n_out
+        {
+            return value_err("the replay buffer does not match the config and the layers");
+        }
+        if let Some(&s) = last_replayed
+            .iter()
+            .find(|&&s| s as usize >= reservoir.len())
+        {
+            return value_err(format!(
+                "last_replayed holds slot {s}, but the replay buffer has {} samples",
+                reservoir.len()
+            ));
+        }
+        Ok(Network {
+            layers,
+            config,
+            seed,
+            rng,
+            counters,
+            last_goodness,
+            reservoir,
+            last_replayed,
+            scratch_x: vec![0.0; n_in],
+            scratch_t: vec![0.0; n_out],
+            scratch_mask: vec![true; n_out],
+            eligible: Vec::new(),
+        })
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    pub fn config(&self) -> &LearnConfig {
+        &self.config
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn rng(&self) -> &ChaCha8Rng {
+        &self.rng
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// (G⁺, G⁻) of the last contrastive step (NaN before the first).
+    pub fn last_goodness(&self) -> (f64, f64) {
+        self.last_goodness
+    }
+
+    pub fn reservoir(&self) -> &Reservoir {
+        &self.reservoir
+    }
+
+    /// Buffer slots replayed during the last `learn` call, in order.
+    pub fn last_replayed(&self) -> &[u32] {
+        &self.last_replayed
+    }
+
+    /// Mutable access to a layer, for tests that corrupt state on purpose.
+    #[cfg(test)]
+    pub(crate) fn layer_mut(&mut self, k: usize) -> &mut Layer {
+        &mut self.layers[k]
     }
 
     pub fn n_in(&self) -> usize {
@@ -192,7 +274,7 @@ impl Network {
     pub fn slots(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| l.arena.pre.len() + l.feedback.as_ref().map_or(0, Vec::len))
+            .map(|l| l.arena().n_slots() + l.feedback().map_or(0, <[f32]>::len))
             .sum()
     }
 
@@ -273,7 +355,6 @@ impl Network {
         replay: usize,
     ) -> Result<f64> {
         self.check_learn(x, t, n, mask, replay)?;
-        self.last_replayed.clear();
         let (_, total) = self.learn_samples(x, t, mask, replay, 0, n, None);
         Ok(if n > 0 { total / n as f64 } else { 0.0 })
     }
@@ -319,7 +400,8 @@ impl Network {
 
     /// Learn samples `from..n` of an input `check_learn` accepted, stopping after the first
     /// whole sample that ends past `deadline` (so a long batch can be interrupted between
-    /// samples). Returns the next sample to learn and the sum of the step losses.
+    /// samples). Returns the next sample to learn and the sum of the step losses. A call with
+    /// `from == 0` starts a new `learn` call: `last_replayed` is cleared.
     #[allow(clippy::too_many_arguments)]
     pub fn learn_samples(
         &mut self,
@@ -332,6 +414,9 @@ impl Network {
         deadline: Option<std::time::Instant>,
     ) -> (usize, f64) {
         let (n_in, n_out) = (self.n_in(), self.n_out());
+        if from == 0 {
+            self.last_replayed.clear();
+        }
         let mut total = 0.0f64;
         for s in from..n {
             let xs = &x[s * n_in..(s + 1) * n_in];
@@ -341,7 +426,7 @@ impl Network {
             let (had_avg, avg_before) = (out.budget.has_loss_avg, out.budget.loss_avg);
             let loss = self.learn_one(xs, ts, ms);
             total += loss;
-            self.samples += 1;
+            self.counters.samples += 1;
             if replay > 0 && !self.reservoir.is_empty() {
                 let conflict = !self.config.replay_on_conflict
                     || (had_avg && loss > self.config.conflict_ratio * avg_before);
@@ -378,7 +463,7 @@ impl Network {
                     .zip(self.reservoir.sample_mask(s))
                     .for_each(|(d, &b)| *d = b != 0);
                 self.learn_one(&x, &t, Some(&m));
-                self.replays += 1;
+                self.counters.replays += 1;
             }
             self.scratch_x = x;
             self.scratch_t = t;
@@ -431,9 +516,12 @@ impl Network {
             };
             layer.apply_step(input, layer_loss, &self.config);
         }
-        self.steps += 1;
+        self.counters.steps += 1;
         if self.config.restructure_every > 0
-            && self.steps.is_multiple_of(self.config.restructure_every)
+            && self
+                .counters
+                .steps
+                .is_multiple_of(self.config.restructure_every)
         {
             self.restructure();
         }
@@ -538,34 +626,84 @@ impl Network {
             let loss = layer.error_energy();
             layer.apply_step(x, loss, cfg);
         }
-        self.contrastive_steps += 1;
+        self.counters.contrastive_steps += 1;
         self.last_goodness = (gp, gn);
         Ok((gp, gn))
     }
 
-    pub fn layer_report(&self, index: usize) -> LayerReport {
+    /// Network counters as `stats()` reports them (the one list of their names).
+    pub fn report(&self) -> Vec<(&'static str, Stat)> {
+        let c = &self.counters;
+        vec![
+            ("steps", Stat::Int(c.steps)),
+            ("samples", Stat::Int(c.samples)),
+            ("replays", Stat::Int(c.replays)),
+            ("replay_buffer", Stat::Int(self.reservoir.len() as u64)),
+            ("contrastive_steps", Stat::Int(c.contrastive_steps)),
+            ("goodness_pos", Stat::Float(self.last_goodness.0)),
+            ("goodness_neg", Stat::Float(self.last_goodness.1)),
+        ]
+    }
+
+    /// Per-layer counters as `stats()` reports them (the one list of their names).
+    pub fn layer_report(&self, index: usize) -> Vec<(&'static str, Stat)> {
         let l = &self.layers[index];
-        LayerReport {
-            synapses: l.arena.n_live(),
-            capacity: l.arena.pre.len(),
-            budget: l.budget.fraction,
-            loss_avg: l.budget.loss_avg,
-            expanding: l.budget.expanding,
-            steps: l.steps,
-            touched: l.stats.touched_last,
-            touched_total: l.stats.touched_total,
-            touched_fraction: if l.steps > 0 {
-                l.stats.touched_fraction_sum / l.steps as f64
-            } else {
-                0.0
-            },
-            pruned: l.stats.pruned_last,
-            grown: l.stats.grown_last,
-            pruned_total: l.stats.pruned_total,
-            grown_total: l.stats.grown_total,
-            signal: l.signal.name(),
+        let (s, b) = (l.stats(), l.budget());
+        let steps = l.steps();
+        let fraction = if steps > 0 {
+            s.touched_fraction_sum / steps as f64
+        } else {
+            0.0
+        };
+        vec![
+            ("synapses", Stat::Int(l.arena().n_live() as u64)),
+            ("capacity", Stat::Int(l.arena().n_slots() as u64)),
+            ("budget", Stat::Float(b.fraction())),
+            ("loss_avg", Stat::Float(b.loss_avg())),
+            ("expanding", Stat::Bool(b.expanding())),
+            ("steps", Stat::Int(steps)),
+            ("touched", Stat::Int(s.touched_last)),
+            ("touched_total", Stat::Int(s.touched_total)),
+            ("touched_fraction", Stat::Float(fraction)),
+            ("pruned", Stat::Int(s.pruned_last)),
+            ("grown", Stat::Int(s.grown_last)),
+            ("pruned_total", Stat::Int(s.pruned_total)),
+            ("grown_total", Stat::Int(s.grown_total)),
+            ("signal", Stat::Text(l.signal().name())),
+        ]
+    }
+}
+
+/// The signal of every layer: the config's for hidden layers, `Output` for the last.
+fn signals(config: &LearnConfig, n_layers: usize) -> Result<Vec<Signal>> {
+    let n_hidden = n_layers - 1;
+    let mut out = Vec::with_capacity(n_layers);
+    for h in 0..n_hidden {
+        out.push(config.signal_of(h, n_hidden)?.into());
+    }
+    out.push(Signal::Output);
+    Ok(out)
+}
+
+/// Every spec valid and each layer reading what the previous one writes.
+fn check_chain(specs: &[LayerSpec]) -> Result<()> {
+    if specs.is_empty() {
+        return value_err("a network needs at least one layer, got an empty list");
+    }
+    for (k, s) in specs.iter().enumerate() {
+        s.validate().map_err(|e| e.at(format!("layer {k}")))?;
+    }
+    for k in 1..specs.len() {
+        if specs[k].n_in != specs[k - 1].n_out {
+            return value_err(format!(
+                "layer {k} has n_in = {}, expected n_out of layer {} = {}",
+                specs[k].n_in,
+                k - 1,
+                specs[k - 1].n_out
+            ));
         }
     }
+    Ok(())
 }
 
 /// `e_h = (F_h · e_out) ⊙ φ'(z_h)`; a hidden row is involved iff F reaches an involved output.
@@ -608,56 +746,6 @@ fn feedback_error(layer: &mut Layer, e_out: &[f32], involved_out: &[bool]) {
     }
 }
 
-impl From<std::io::Error> for LpnError {
-    fn from(e: std::io::Error) -> Self {
-        LpnError::Io(e.to_string())
-    }
-}
-
-impl Layer {
-    /// Equality of everything that influences future behaviour (spare arena slots excluded).
-    pub fn same_state(&self, o: &Layer) -> bool {
-        let a = &self.arena;
-        let b = &o.arena;
-        if a.row_len != b.row_len {
-            return false;
-        }
-        let ia = a.live_indices();
-        let ib = b.live_indices();
-        let eq_u = |x: &Vec<u32>, y: &Vec<u32>| ia.iter().zip(&ib).all(|(&p, &q)| x[p] == y[q]);
-        let eq_f = |x: &Vec<f32>, y: &Vec<f32>| {
-            ia.iter()
-                .zip(&ib)
-                .all(|(&p, &q)| x[p].to_bits() == y[q].to_bits())
-        };
-        let bits = |x: &[f32], y: &[f32]| {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
-        };
-        eq_u(&a.pre, &b.pre)
-            && eq_f(&a.weight, &b.weight)
-            && eq_f(&a.short_trail, &b.short_trail)
-            && eq_f(&a.long_trail, &b.long_trail)
-            && eq_f(&a.consolidation, &b.consolidation)
-            && eq_f(&a.anchor, &b.anchor)
-            && bits(&self.bias, &o.bias)
-            && bits(&self.error_trace, &o.error_trace)
-            && bits(&self.activity_trace, &o.activity_trace)
-            && self.max_fan_in == o.max_fan_in
-            && self.budget.fraction.to_bits() == o.budget.fraction.to_bits()
-            && self.budget.loss_avg.to_bits() == o.budget.loss_avg.to_bits()
-            && self.budget.has_loss_avg == o.budget.has_loss_avg
-            && self.budget.expanding == o.budget.expanding
-            && self.steps == o.steps
-            && self.signal == o.signal
-            && self.spec == o.spec
-            && match (&self.feedback, &o.feedback) {
-                (Some(x), Some(y)) => bits(x, y),
-                (None, None) => true,
-                _ => false,
-            }
-    }
-}
-
 impl Network {
     /// Equality of all learning state, bit for bit.
     pub fn same_state(&self, o: &Network) -> bool {
@@ -670,10 +758,7 @@ impl Network {
             && self.config == o.config
             && self.seed == o.seed
             && self.rng == o.rng
-            && self.steps == o.steps
-            && self.samples == o.samples
-            && self.replays == o.replays
-            && self.contrastive_steps == o.contrastive_steps
+            && self.counters == o.counters
             && self.reservoir == o.reservoir
     }
 }

@@ -1,15 +1,17 @@
 //! The Python module `lpn._lpn`: thin wrappers that take numpy views, release the GIL around all
 //! compute and return fresh numpy arrays. The Python package (`python/lpn`) adds validation of
 //! dtypes and shapes and the user-facing classes.
+use crate::arena::{Flat, FlatVec};
 use crate::checkpoint;
-use crate::config::{LayerSpec, LearnConfig};
+use crate::config::{self, LayerSpec, LearnConfig};
 use crate::error::LpnError;
-use crate::network::Network;
+use crate::network::{Network, Stat};
 use crate::pool;
+use crate::topology;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::panic::AssertUnwindSafe;
@@ -20,8 +22,6 @@ impl From<LpnError> for PyErr {
     fn from(e: LpnError) -> PyErr {
         match e {
             LpnError::Value(m) => PyValueError::new_err(m),
-            LpnError::Type(m) => PyTypeError::new_err(m),
-            LpnError::Io(m) => PyOSError::new_err(m),
         }
     }
 }
@@ -104,10 +104,10 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 impl Engine {
     fn wrap(net: Network) -> Engine {
         Engine {
-            n_layers: net.layers.len(),
+            n_layers: net.layers().len(),
             n_in: net.n_in(),
             n_out: net.n_out(),
-            seed: net.seed,
+            seed: net.seed(),
             inner: RwLock::new(net),
             learning: BatchLock::default(),
             broken: OnceLock::new(),
@@ -170,16 +170,12 @@ impl Engine {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> PyResult<T> {
-    serde_json::from_str(s).map_err(|e| PyValueError::new_err(format!("invalid {what}: {e}")))
-}
-
 #[pymethods]
 impl Engine {
     #[new]
     fn new(py: Python<'_>, specs_json: &str, config_json: &str, seed: u64) -> PyResult<Self> {
-        let specs: Vec<LayerSpec> = parse_json("layer specs", specs_json)?;
-        let config: LearnConfig = parse_json("config", config_json)?;
+        let specs = config::specs_from_json(specs_json)?;
+        let config: LearnConfig = config::from_json("config", config_json)?;
         let net = py
             .detach(|| {
                 std::panic::catch_unwind(|| {
@@ -289,9 +285,6 @@ impl Engine {
             let (at, sum) = self.compute(py, true, || {
                 let mut guard = self.write();
                 let net: &mut Network = &mut guard;
-                if next == 0 {
-                    net.last_replayed.clear();
-                }
                 let deadline = Instant::now() + LEARN_SLICE;
                 pool::install(net.slots(), || {
                     net.learn_samples(xs, ts, ms, replay, next, n, Some(deadline))
@@ -348,77 +341,54 @@ impl Engine {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (counts, goodness, buffer, reports) = self.compute(py, false, || {
+        let (report, reports) = self.compute(py, false, || {
             let net = self.read();
-            let counts = [net.steps, net.samples, net.replays, net.contrastive_steps];
-            let reports: Vec<_> = (0..net.layers.len()).map(|k| net.layer_report(k)).collect();
-            (counts, net.last_goodness, net.reservoir.len(), reports)
+            let reports: Vec<_> = (0..net.layers().len())
+                .map(|k| net.layer_report(k))
+                .collect();
+            (net.report(), reports)
         })?;
-        let d = PyDict::new(py);
-        d.set_item("steps", counts[0])?;
-        d.set_item("samples", counts[1])?;
-        d.set_item("replays", counts[2])?;
-        d.set_item("replay_buffer", buffer)?;
-        d.set_item("contrastive_steps", counts[3])?;
-        d.set_item("goodness_pos", goodness.0)?;
-        d.set_item("goodness_neg", goodness.1)?;
-        let mut layers = Vec::new();
-        for r in reports {
-            let l = PyDict::new(py);
-            l.set_item("synapses", r.synapses)?;
-            l.set_item("capacity", r.capacity)?;
-            l.set_item("budget", r.budget)?;
-            l.set_item("loss_avg", r.loss_avg)?;
-            l.set_item("expanding", r.expanding)?;
-            l.set_item("steps", r.steps)?;
-            l.set_item("touched", r.touched)?;
-            l.set_item("touched_total", r.touched_total)?;
-            l.set_item("touched_fraction", r.touched_fraction)?;
-            l.set_item("pruned", r.pruned)?;
-            l.set_item("grown", r.grown)?;
-            l.set_item("pruned_total", r.pruned_total)?;
-            l.set_item("grown_total", r.grown_total)?;
-            l.set_item("signal", r.signal)?;
-            layers.push(l);
-        }
+        let d = stat_dict(py, report)?;
+        let layers = reports
+            .into_iter()
+            .map(|r| stat_dict(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
         d.set_item("layers", layers)?;
         Ok(d)
     }
 
     /// Live synapses of one layer, row by row: fresh arrays, never views of engine state.
+    /// One entry per declared column (absent optional columns are empty), plus `post`.
     fn synapses<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         self.check_layer(layer)?;
-        let (pre, post, cols) = self.compute(py, false, || {
+        let (post, cols) = self.compute(py, false, || {
             let net = self.read();
-            let a = &net.layers[layer].arena;
-            let idx = a.live_indices();
-            let mut post = Vec::with_capacity(idx.len());
+            let a = net.layers()[layer].arena();
+            let mut post = Vec::with_capacity(a.n_live());
             for j in 0..a.n_rows() {
-                post.extend(std::iter::repeat_n(j as i64, a.row_len[j] as usize));
+                post.extend(std::iter::repeat_n(j as i64, a.row_len(j)));
             }
-            let pick = |v: &Vec<f32>| idx.iter().map(|&k| v[k]).collect::<Vec<f32>>();
-            let pre: Vec<i64> = idx.iter().map(|&k| a.pre[k] as i64).collect();
-            let cols = [
-                pick(&a.weight),
-                pick(&a.short_trail),
-                pick(&a.long_trail),
-                pick(&a.consolidation),
-                pick(&a.anchor),
-            ];
-            (pre, post, cols)
+            (post, a.live_columns())
         })?;
+        let mut post = Some(post);
         let d = PyDict::new(py);
-        d.set_item("pre", pre.into_pyarray(py))?;
-        d.set_item("post", post.into_pyarray(py))?;
-        let names = [
-            "weight",
-            "short_trail",
-            "long_trail",
-            "consolidation",
-            "anchor",
-        ];
-        for (name, col) in names.into_iter().zip(cols) {
-            d.set_item(name, col.into_pyarray(py))?;
+        for (name, col) in cols {
+            match col {
+                // Indices as int64, like `post`, so that numpy arithmetic on them is safe.
+                FlatVec::U32(v) => d.set_item(
+                    name,
+                    v.iter()
+                        .map(|&i| i as i64)
+                        .collect::<Vec<i64>>()
+                        .into_pyarray(py),
+                )?,
+                FlatVec::F32(v) => d.set_item(name, v.into_pyarray(py))?,
+            }
+            if name == "pre" {
+                if let Some(post) = post.take() {
+                    d.set_item("post", post.into_pyarray(py))?;
+                }
+            }
         }
         Ok(d)
     }
@@ -426,31 +396,35 @@ impl Engine {
     /// Per-row and per-layer learning state of one layer.
     fn layer_state<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         self.check_layer(layer)?;
-        let (vecs, max_fan_in, budget, steps, signal) = self.compute(py, false, || {
+        let (vecs, budget, steps, signal) = self.compute(py, false, || {
             let net = self.read();
-            let l = &net.layers[layer];
-            (
-                [
-                    l.bias.clone(),
-                    l.error_trace.clone(),
-                    l.activity_trace.clone(),
-                ],
-                l.max_fan_in.clone(),
-                l.budget,
-                l.steps,
-                l.signal.name(),
-            )
+            let l = &net.layers()[layer];
+            let vecs: Vec<(&'static str, FlatVec)> = l
+                .unit_vectors()
+                .into_iter()
+                .map(|(name, v)| {
+                    let v = match v {
+                        Flat::U32(v) => FlatVec::U32(v.to_vec()),
+                        Flat::F32(v) => FlatVec::F32(v.to_vec()),
+                    };
+                    (name, v)
+                })
+                .collect();
+            let b = l.budget();
+            let budget = (b.fraction(), b.loss_avg(), b.has_loss_avg(), b.expanding());
+            (vecs, budget, l.steps(), l.signal().name())
         })?;
         let d = PyDict::new(py);
-        let [bias, error_trace, activity_trace] = vecs;
-        d.set_item("bias", bias.into_pyarray(py))?;
-        d.set_item("error_trace", error_trace.into_pyarray(py))?;
-        d.set_item("activity_trace", activity_trace.into_pyarray(py))?;
-        d.set_item("max_fan_in", max_fan_in.into_pyarray(py))?;
-        d.set_item("budget", budget.fraction)?;
-        d.set_item("loss_avg", budget.loss_avg)?;
-        d.set_item("has_loss_avg", budget.has_loss_avg)?;
-        d.set_item("expanding", budget.expanding)?;
+        for (name, v) in vecs {
+            match v {
+                FlatVec::U32(v) => d.set_item(name, v.into_pyarray(py))?,
+                FlatVec::F32(v) => d.set_item(name, v.into_pyarray(py))?,
+            }
+        }
+        d.set_item("budget", budget.0)?;
+        d.set_item("loss_avg", budget.1)?;
+        d.set_item("has_loss_avg", budget.2)?;
+        d.set_item("expanding", budget.3)?;
         d.set_item("steps", steps)?;
         d.set_item("signal", signal)?;
         Ok(d)
@@ -466,8 +440,8 @@ impl Engine {
         let n_final = self.n_out;
         let (rows, f) = self.compute(py, false, || {
             let net = self.read();
-            let l = &net.layers[layer];
-            (l.n_out(), l.feedback.clone())
+            let l = &net.layers()[layer];
+            (l.n_out(), l.feedback().map(|f| f.to_vec()))
         })?;
         Ok(f.map(|f| {
             numpy::ndarray::Array2::from_shape_vec((rows, n_final), f)
@@ -481,14 +455,15 @@ impl Engine {
         self.check_layer(layer)?;
         let (pin, pout) = self.compute(py, false, || {
             let net = self.read();
-            let l = &net.layers[layer];
+            let l = &net.layers()[layer];
+            let geo = l.geometry();
             let grab = |n: usize, f: &dyn Fn(usize) -> [f64; 2]| {
                 let v: Vec<f64> = (0..n).flat_map(f).collect();
                 numpy::ndarray::Array2::from_shape_vec((n, 2), v).expect("shape matches")
             };
             (
-                grab(l.n_in(), &|k| l.geo.pos_in(k)),
-                grab(l.n_out(), &|k| l.geo.pos_out(k)),
+                grab(l.n_in(), &|k| geo.pos_in(k)),
+                grab(l.n_out(), &|k| geo.pos_out(k)),
             )
         })?;
         Ok((pin.into_pyarray(py), pout.into_pyarray(py)))
@@ -498,7 +473,7 @@ impl Engine {
     fn replay_buffer<'py>(&self, py: Python<'py>) -> PyResult<ReplayView<'py>> {
         let (x, t, mask, seen) = self.compute(py, false, || {
             let net = self.read();
-            let r = &net.reservoir;
+            let r = net.reservoir();
             let mask: Vec<bool> = r.mask.iter().map(|&b| b != 0).collect();
             (r.x.clone(), r.t.clone(), mask, r.seen)
         })?;
@@ -512,7 +487,7 @@ impl Engine {
 
     /// Buffer slots replayed during the last `learn` call, in order.
     fn last_replayed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let v = self.compute(py, false, || self.read().last_replayed.clone())?;
+        let v = self.compute(py, false, || self.read().last_replayed().to_vec())?;
         Ok(v.into_pyarray(py))
     }
 
@@ -580,7 +555,7 @@ impl Engine {
     fn specs_json(&self, py: Python<'_>) -> PyResult<String> {
         self.compute(py, false, || {
             let net = self.read();
-            let specs: Vec<&LayerSpec> = net.layers.iter().map(|l| &l.spec).collect();
+            let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
             serde_json::to_string(&specs).expect("specs are plain data")
         })
     }
@@ -588,15 +563,116 @@ impl Engine {
     /// The learning config as JSON.
     fn config_json(&self, py: Python<'_>) -> PyResult<String> {
         self.compute(py, false, || {
-            serde_json::to_string(&self.read().config).expect("config is plain data")
+            serde_json::to_string(self.read().config()).expect("config is plain data")
         })
     }
 
     /// New samples learned so far (cheap: `checkpoint_every` reads it after every `learn`).
     #[getter]
     fn samples(&self, py: Python<'_>) -> PyResult<u64> {
-        self.compute(py, false, || self.read().samples)
+        self.compute(py, false, || self.read().counters().samples)
     }
+}
+
+fn stat_dict<'py>(py: Python<'py>, items: Vec<(&str, Stat)>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, v) in items {
+        match v {
+            Stat::Int(v) => d.set_item(name, v)?,
+            Stat::Float(v) => d.set_item(name, v)?,
+            Stat::Bool(v) => d.set_item(name, v)?,
+            Stat::Text(v) => d.set_item(name, v)?,
+        }
+    }
+    Ok(d)
+}
+
+/// Check a learning config given as JSON; returns it with every default filled in (JSON).
+/// This is the engine's one validator: `lpn.LearnConfig` calls it at construction.
+#[pyfunction]
+fn validate_config(config_json: &str) -> PyResult<String> {
+    let c: LearnConfig = config::from_json("config", config_json)?;
+    c.validate()?;
+    Ok(serde_json::to_string(&c).expect("config is plain data"))
+}
+
+/// Check one layer spec given as JSON; returns it with every default filled in (JSON).
+#[pyfunction]
+fn validate_spec(spec_json: &str) -> PyResult<String> {
+    let s: LayerSpec = config::from_json("layer spec", spec_json)?;
+    s.validate()?;
+    Ok(serde_json::to_string(&s).expect("spec is plain data"))
+}
+
+/// The engine's default learning config, as JSON.
+#[pyfunction]
+fn config_defaults() -> String {
+    serde_json::to_string(&LearnConfig::default()).expect("config is plain data")
+}
+
+/// The engine's default layer spec (n_in = n_out = 0, which `validate_spec` refuses), as JSON.
+#[pyfunction]
+fn spec_defaults() -> String {
+    serde_json::to_string(&LayerSpec::new(0, 0)).expect("spec is plain data")
+}
+
+/// Positions `(n, 2)` of `n` units laid out as a layer side with `dims` and `shape` places
+/// them (x, y; y = 0.5 in 1-D): the engine's geometry, for tasks and the reference.
+#[pyfunction]
+#[pyo3(signature = (n, dims=1, shape=None))]
+fn unit_positions(
+    py: Python<'_>,
+    n: usize,
+    dims: usize,
+    shape: Option<(usize, usize)>,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    let mut spec = LayerSpec::new(n.max(1), 1);
+    spec.dims = dims;
+    spec.in_shape = shape;
+    spec.validate()?;
+    let shape = spec.shape_for(n, shape, "in")?;
+    let v: Vec<f64> = (0..n).flat_map(|k| topology::position(shape, k)).collect();
+    Ok(numpy::ndarray::Array2::from_shape_vec((n, 2), v)
+        .expect("shape matches")
+        .into_pyarray(py))
+}
+
+/// Distances `(m, n)` between positions `a` `(m, d)` and `b` `(n, d)`, `d` = 1 or 2 axes.
+#[pyfunction]
+#[pyo3(signature = (a, b, periodic=true))]
+fn distances<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f64>,
+    b: PyReadonlyArray2<'py, f64>,
+    periodic: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (a, b) = (a.as_array(), b.as_array());
+    let dims = a.shape()[1];
+    if !(dims == 1 || dims == 2) || b.shape()[1] != dims {
+        return Err(PyValueError::new_err(format!(
+            "positions must have 1 or 2 columns each, got {} and {}",
+            dims,
+            b.shape()[1]
+        )));
+    }
+    let point = |r: numpy::ndarray::ArrayView1<'_, f64>| [r[0], if dims == 2 { r[1] } else { 0.5 }];
+    let (m, n) = (a.shape()[0], b.shape()[0]);
+    let mut out = Vec::with_capacity(m * n);
+    for ra in a.rows() {
+        let pa = point(ra);
+        for rb in b.rows() {
+            out.push(topology::distance(dims, periodic, pa, point(rb)));
+        }
+    }
+    Ok(numpy::ndarray::Array2::from_shape_vec((m, n), out)
+        .expect("shape matches")
+        .into_pyarray(py))
+}
+
+/// The largest distance the engine counts as within `radius` (neighbourhoods and growth).
+#[pyfunction]
+fn reach(radius: f64) -> f64 {
+    topology::reach(radius)
 }
 
 #[pyfunction]
@@ -622,6 +698,13 @@ fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(max_replay, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_spec, m)?)?;
+    m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(spec_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(unit_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(distances, m)?)?;
+    m.add_function(wrap_pyfunction!(reach, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

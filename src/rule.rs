@@ -1,6 +1,8 @@
 //! The per-row learning rule (DESIGN.md §3, steps 1–6): candidates, pheromone factor, budgeted
 //! selection, normalised update with consolidation pull, clipping, trails.
 use crate::arena::RowMut;
+use crate::budget::Budget;
+use crate::config::LearnConfig;
 use std::cell::RefCell;
 
 /// Everything a row needs to know about this step besides its own synapses.
@@ -24,6 +26,30 @@ pub struct RuleParams {
     pub expanding: bool,
     /// Mean error trace over involved rows (expansion quota); 0 disables the skew.
     pub mean_trace: f64,
+}
+
+impl RuleParams {
+    /// This step's parameters for a layer with the given budget state; `use_bias` is the
+    /// layer's spec, `mean_trace` the mean error trace over involved rows (used when expanding).
+    pub fn new(cfg: &LearnConfig, budget: &Budget, use_bias: bool, mean_trace: f64) -> Self {
+        RuleParams {
+            lr: cfg.lr,
+            bias_lr: cfg.bias_lr(),
+            kappa_short: cfg.kappa_short,
+            kappa_long: cfg.kappa_long,
+            beta: cfg.beta,
+            rho_short: cfg.rho_short,
+            rho_long: cfg.rho_long,
+            rho_consolidation: cfg.rho_consolidation,
+            pull: cfg.pull,
+            w_max: cfg.w_max,
+            eps: cfg.eps,
+            use_bias,
+            budget: budget.fraction,
+            expanding: budget.expanding,
+            mean_trace,
+        }
+    }
 }
 
 thread_local! {
@@ -160,23 +186,11 @@ mod tests {
     use super::*;
 
     fn params() -> RuleParams {
-        RuleParams {
-            lr: 0.5,
-            bias_lr: 0.5,
-            kappa_short: 1.0,
-            kappa_long: 0.0,
-            beta: 0.5,
-            rho_short: 0.9,
-            rho_long: 0.995,
-            rho_consolidation: 1.0,
-            pull: 0.1,
-            w_max: 10.0,
-            eps: 1e-6,
-            use_bias: true,
+        let cfg = LearnConfig {
             budget: 1.0,
-            expanding: false,
-            mean_trace: 0.0,
-        }
+            ..LearnConfig::default()
+        };
+        RuleParams::new(&cfg, &Budget::new(&cfg), true, 0.0)
     }
 
     struct Row {

@@ -54,26 +54,24 @@ impl Layer {
         }
         let n_out = self.n_out();
         let (tw, tl) = (cfg.prune_weight, cfg.prune_long);
-        let mut bias = std::mem::take(&mut self.bias);
         let mut count = std::mem::take(&mut self.row_count);
-        self.arena
-            .par_rows(&mut bias, &mut count, |_, mut row, _, pruned| {
-                let n = row.live();
-                let mut keep = 0;
-                for k in 0..n {
-                    let dead = row.weight[k].abs() < tw
-                        && row.long_trail[k] < tl
-                        && row.consolidation[k] == 0.0;
-                    if !dead {
-                        if keep != k {
-                            row.move_slot(k, keep);
-                        }
-                        keep += 1;
+        self.arena.par_rows(&mut count[..], |_, mut row, pruned| {
+            let n = row.live();
+            let mut keep = 0;
+            for k in 0..n {
+                let dead = row.weight[k].abs() < tw
+                    && row.long_trail[k] < tl
+                    && row.consolidation[k] == 0.0;
+                if !dead {
+                    if keep != k {
+                        row.move_slot(k, keep);
                     }
+                    keep += 1;
                 }
-                *pruned = (n - keep) as u32;
-                *row.len = keep as u32;
-            });
+            }
+            *pruned = (n - keep) as u32;
+            *row.len = keep as u32;
+        });
         let pruned: u64 = count.iter().map(|&c| c as u64).sum();
 
         // Grow: rows whose error trace is above the layer mean.
@@ -83,7 +81,7 @@ impl Layer {
         }
         let mean = sum / n_out as f64;
         let wants = |layer: &Layer, j: usize| -> usize {
-            let len = layer.arena.row_len[j] as usize;
+            let len = layer.arena.row_len(j);
             if (layer.error_trace[j] as f64) > mean {
                 cfg.grow_per_row
                     .min((layer.max_fan_in[j] as usize).saturating_sub(len))
@@ -95,9 +93,8 @@ impl Layer {
         // every row its bound, after which growth only ever reuses slots. A row's growth limit
         // never takes it past that bound, so the limit alone decides.
         let limits: Vec<usize> = (0..n_out).map(|j| wants(self, j)).collect();
-        let need_relayout = (0..n_out).any(|j| {
-            limits[j] > 0 && self.arena.row_len[j] as usize + limits[j] > self.arena.capacity(j)
-        });
+        let need_relayout = (0..n_out)
+            .any(|j| limits[j] > 0 && self.arena.row_len(j) + limits[j] > self.arena.capacity(j));
         if need_relayout {
             let caps: Vec<usize> = self.max_fan_in.iter().map(|&m| m as usize).collect();
             self.arena.relayout(&caps);
@@ -105,7 +102,7 @@ impl Layer {
         let mut arena = std::mem::take(&mut self.arena);
         {
             let this = &*self;
-            arena.par_rows(&mut bias, &mut count, |j, mut row, _, grown| {
+            arena.par_rows(&mut count[..], |j, mut row, grown| {
                 *grown = 0;
                 if limits[j] == 0 {
                     return;
@@ -125,7 +122,6 @@ impl Layer {
         }
         self.arena = arena;
         let grown: u64 = count.iter().map(|&c| c as u64).sum();
-        self.bias = bias;
         self.row_count = count;
         self.stats.pruned_last = pruned;
         self.stats.grown_last = grown;
@@ -164,7 +160,7 @@ mod tests {
         for j in 0..layer.n_out() {
             let live = layer.arena.live(j);
             assert!(live.len() <= layer.max_fan_in[j] as usize);
-            for &i in &layer.arena.pre[live] {
+            for &i in &layer.arena.pre()[live] {
                 assert!(layer.geo.distance_io(i as usize, j) <= r + 1e-12);
                 assert!(layer
                     .spec
@@ -196,17 +192,16 @@ mod tests {
             check_invariants(&layer);
         }
         let cap_total: usize = layer.max_fan_in.iter().map(|&m| m as usize).sum();
-        assert!(layer.arena.pre.len() <= cap_total.max(before));
+        assert!(layer.arena.n_slots() <= cap_total.max(before));
     }
 
     #[test]
     fn consolidated_or_trailed_synapses_survive() {
         let mut layer = layer_2d();
-        for k in 0..layer.arena.weight.len() {
-            layer.arena.weight[k] = 0.0;
-        }
-        layer.arena.consolidation[0] = 0.5;
-        layer.arena.long_trail[1] = 0.5;
+        let cols = layer.arena.columns_mut();
+        cols.weight.fill(0.0);
+        cols.consolidation[0] = 0.5;
+        cols.long_trail[1] = 0.5;
         let cfg = LearnConfig::default();
         layer.restructure(&cfg);
         assert_eq!(layer.arena.n_live(), 2);

@@ -6,6 +6,46 @@ use crate::config::LayerSpec;
 use crate::error::Result;
 use rayon::prelude::*;
 
+/// Position `[x, y]` of unit `k` on an `h × w` grid in the unit square: row `k / w`, column
+/// `k % w`, each at the centre of its cell (a 1-D layer is the grid `1 × n`, so y = 0.5).
+/// The one definition of where units sit; Python's tasks and reference use it through `_lpn`.
+#[inline]
+pub fn position(shape: (usize, usize), k: usize) -> [f64; 2] {
+    let (h, w) = shape;
+    let (r, c) = (k / w, k % w);
+    [(c as f64 + 0.5) / w as f64, (r as f64 + 0.5) / h as f64]
+}
+
+#[inline]
+fn axis_gap(periodic: bool, a: f64, b: f64) -> f64 {
+    let d = (a - b).abs();
+    if periodic {
+        d.min(1.0 - d)
+    } else {
+        d
+    }
+}
+
+/// Distance between two positions: the per-axis gap (wrapped around when `periodic`), then
+/// Euclidean over `dims` axes. The one definition of distance.
+#[inline]
+pub fn distance(dims: usize, periodic: bool, a: [f64; 2], b: [f64; 2]) -> f64 {
+    let dx = axis_gap(periodic, a[0], b[0]);
+    if dims == 1 {
+        dx
+    } else {
+        let dy = axis_gap(periodic, a[1], b[1]);
+        (dx * dx + dy * dy).sqrt()
+    }
+}
+
+/// The largest distance that counts as within `radius`: float noise must not drop a unit
+/// sitting exactly at the radius.
+#[inline]
+pub fn reach(radius: f64) -> f64 {
+    radius * (1.0 + 1e-12) + 1e-15
+}
+
 /// Geometry of one layer: where its input and output units sit and how far apart they are.
 #[derive(Debug, Clone)]
 pub struct Geometry {
@@ -26,41 +66,18 @@ impl Geometry {
     }
 
     #[inline]
-    fn position(shape: (usize, usize), k: usize) -> [f64; 2] {
-        let (h, w) = shape;
-        let (r, c) = (k / w, k % w);
-        [(c as f64 + 0.5) / w as f64, (r as f64 + 0.5) / h as f64]
-    }
-
-    #[inline]
     pub fn pos_in(&self, i: usize) -> [f64; 2] {
-        Self::position(self.in_shape, i)
+        position(self.in_shape, i)
     }
 
     #[inline]
     pub fn pos_out(&self, j: usize) -> [f64; 2] {
-        Self::position(self.out_shape, j)
-    }
-
-    #[inline]
-    fn axis_gap(&self, a: f64, b: f64) -> f64 {
-        let d = (a - b).abs();
-        if self.periodic {
-            d.min(1.0 - d)
-        } else {
-            d
-        }
+        position(self.out_shape, j)
     }
 
     #[inline]
     pub fn distance(&self, a: [f64; 2], b: [f64; 2]) -> f64 {
-        let dx = self.axis_gap(a[0], b[0]);
-        if self.dims == 1 {
-            dx
-        } else {
-            let dy = self.axis_gap(a[1], b[1]);
-            (dx * dx + dy * dy).sqrt()
-        }
+        distance(self.dims, self.periodic, a, b)
     }
 
     /// The largest distance two units of this geometry can have (positions lie in [0, 1)^dims).
@@ -178,8 +195,7 @@ pub fn build_neighbourhood(
     // neighbourhood, and clamping keeps the cell arithmetic below far from overflow.
     let radius = radius.min(geo.diameter());
     let index = CellIndex::new(geo, radius, spec.n_in);
-    // Float noise must not drop a unit sitting exactly at the radius.
-    let reach = radius * (1.0 + 1e-12) + 1e-15;
+    let reach = reach(radius);
     const CHUNK: usize = 1024;
     let rows: Vec<usize> = (0..spec.n_out).collect();
     let work = |rows: &[usize]| {
@@ -308,7 +324,7 @@ mod tests {
     #[test]
     fn grid_matches_brute_force() {
         for spec in specs() {
-            spec.validate(0).unwrap();
+            spec.validate().unwrap();
             let geo = Geometry::new(&spec).unwrap();
             let fast = build_neighbourhood(&spec, &geo, spec.radius, spec.fan_in);
             let slow = brute(&spec, &geo, spec.radius, spec.fan_in);

@@ -154,14 +154,15 @@ def test_checkpoint_with_edited_radius_is_refused_or_safe():
 @pytest.mark.parametrize("field", ["lr", "bias_lr"])
 @pytest.mark.parametrize("value", [50.0, 2.0, -0.1, float("nan")])
 def test_unstable_learning_rates_are_refused(field, value):
+    # The engine's validator runs when the config is built, before any network exists.
     with pytest.raises(ValueError, match=field):
-        lpn.Network([lpn.LayerSpec(4, 4)], lpn.LearnConfig(**{field: value}))
+        lpn.LearnConfig(**{field: value})
 
 
 @pytest.mark.parametrize("lr,bias_lr", [(1.5, None), (1.0, 1.01), (1.9, 0.2)])
 def test_rates_whose_sum_overshoots_are_refused(lr, bias_lr):
     with pytest.raises(ValueError, match="lr \\+ bias_lr"):
-        lpn.Network([lpn.LayerSpec(4, 4)], lpn.LearnConfig(lr=lr, bias_lr=bias_lr))
+        lpn.LearnConfig(lr=lr, bias_lr=bias_lr)
 
 
 @pytest.mark.parametrize("lr,bias_lr", [(1.0, None), (1.99, 0.01), (0.01, 1.99)])
@@ -226,7 +227,9 @@ def big():
 def test_readers_never_wait_for_a_long_learn_call():
     net = big()
     r = np.random.default_rng(0)
-    x, t = r.normal(size=(600, 900)), r.normal(size=(600, 10))
+    # The batch must outlast the readers (5 rounds, each at most two 20 ms learn slices): about
+    # 1 s unloaded on 2 cores, against at most 0.2 s of reading.
+    x, t = r.normal(size=(1000, 900)), r.normal(size=(1000, 10))
     done = threading.Event()
 
     def learner():
@@ -239,7 +242,7 @@ def test_readers_never_wait_for_a_long_learn_call():
         time.sleep(0.001)
     worst = {"dims": 0.0, "stats": 0.0, "predict": 0.0}
     rounds = 0
-    while not done.is_set() and rounds < 30:
+    while not done.is_set() and rounds < 5:
         for name, call in (("dims", lambda: (net.n_in, net.n_out, net.seed, len(net.layers))),
                            ("stats", net.stats),
                            ("predict", lambda: net.predict(x[0]))):
@@ -253,7 +256,7 @@ def test_readers_never_wait_for_a_long_learn_call():
     # Before: every one of these waited for the whole batch (seconds) with the GIL held.
     assert worst["dims"] < 0.05, worst
     assert worst["stats"] < 1.0 and worst["predict"] < 1.0, worst
-    assert net.stats()["samples"] == 600
+    assert net.stats()["samples"] == 1000
 
 
 def test_a_waiting_reader_does_not_hold_the_gil():

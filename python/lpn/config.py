@@ -1,7 +1,9 @@
 """Layer specifications and learning hyper-parameters (DESIGN.md §2–§5).
 
-Both are plain frozen dataclasses: they validate on construction, print readably, compare by
-value, and travel to the engine (and into checkpoints) as JSON.
+Both are plain frozen dataclasses: they hold Python types, print readably, compare by value,
+and travel to the engine (and into checkpoints) as JSON. Their defaults and validation rules
+are the engine's (`_lpn.config_defaults()`, `_lpn.validate_config()`, and the same for specs):
+one source, one error wording.
 """
 
 from __future__ import annotations
@@ -13,28 +15,47 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
-HIDDEN_SIGNALS = ("feedback", "contrastive", "frozen")
+from . import _lpn
+
+# The engine owns every default and every rule (src/config.rs): the dataclasses below read
+# their defaults from it and hand every new value to its validator, so the two cannot drift.
+_CONFIG_DEFAULTS: dict = json.loads(_lpn.config_defaults())
+_SPEC_DEFAULTS: dict = json.loads(_lpn.spec_defaults())
+_U64 = 2 ** 64
 
 
-def _int(name: str, v: Any, *, minimum: int = 0, allow_none: bool = False) -> Optional[int]:
+def _int(name: str, v: Any, *, allow_none: bool = False) -> Optional[int]:
+    """An unsigned integer, the engine's type for counts and sizes."""
     if v is None and allow_none:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if not 0 <= v < _U64:
+        raise ValueError(f"{name} must be >= 0, got {v}")
     return int(v)
 
 
 def _float(name: str, v: Any, *, allow_none: bool = False) -> Optional[float]:
+    """A finite float (JSON, the engine's transport, has no NaN or inf)."""
     if v is None and allow_none:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
     v = float(v)
     if not np.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    return v
+
+
+def _bool(name: str, v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    return bool(v)
+
+
+def _str(name: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"{name} must be a str, got {type(v).__name__} {v!r}")
     return v
 
 
@@ -46,138 +67,146 @@ def _tags(name: str, tags: Any, n: int) -> Optional[Tuple[int, ...]]:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} must be >= 0, got {arr.min()}")
+    if arr.size and (arr.min() < 0 or arr.max() >= 2 ** 32):
+        raise ValueError(f"{name} must lie in [0, 2**32), got {arr.min()}..{arr.max()}")
     return tuple(int(t) for t in arr)
+
+
+def _shape(name: str, shape: Any) -> Optional[Tuple[int, int]]:
+    if shape is None:
+        return None
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be (h, w), got {shape!r}")
+    return (_int(name, shape[0]), _int(name, shape[1]))
+
+
+def _affinity(a: Any) -> Optional[Tuple[Tuple[float, ...], ...]]:
+    if a is None:
+        return None
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"tag_affinity must be a square T x T matrix, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("tag_affinity contains NaN or inf")
+    return tuple(tuple(float(v) for v in row) for row in arr)
+
+
+# Python type of each field, by the annotation string (`from __future__ import annotations`).
+_CONVERT = {
+    "int": _int,
+    "Optional[int]": lambda n, v: _int(n, v, allow_none=True),
+    "float": _float,
+    "Optional[float]": lambda n, v: _float(n, v, allow_none=True),
+    "bool": _bool,
+    "str": _str,
+}
+
+
+def _convert(obj: Any, skip: Sequence[str] = ()) -> None:
+    for f in dataclasses.fields(obj):
+        if f.name not in skip:
+            object.__setattr__(obj, f.name, _CONVERT[f.type](f.name, getattr(obj, f.name)))
 
 
 @dataclass(frozen=True)
 class LayerSpec:
     """One sparse local layer: `n_out` units, each reading inputs within `radius` whose tag is
-    compatible (`tag_affinity[tag_in, tag_out] >= tag_threshold`; identity by default)."""
+    compatible (`tag_affinity[tag_in, tag_out] >= tag_threshold`; identity by default).
+
+    Defaults and rules are the engine's; an invalid spec raises `ValueError` at construction
+    with the engine's message."""
 
     n_in: int
     n_out: int
-    dims: int = 1
-    radius: float = 0.1
-    fan_in: Optional[int] = None
-    in_tags: Optional[Sequence[int]] = None
-    out_tags: Optional[Sequence[int]] = None
-    tag_affinity: Optional[Any] = None
-    activation: str = "linear"
-    bias: bool = True
-    in_shape: Optional[Tuple[int, int]] = None
-    out_shape: Optional[Tuple[int, int]] = None
-    periodic: bool = True
-    tag_threshold: float = 0.5
-    growth_radius: Optional[float] = None
-    max_fan_in: Optional[int] = None
+    dims: int = _SPEC_DEFAULTS["dims"]
+    radius: float = _SPEC_DEFAULTS["radius"]
+    fan_in: Optional[int] = _SPEC_DEFAULTS["fan_in"]
+    in_tags: Optional[Sequence[int]] = _SPEC_DEFAULTS["in_tags"]
+    out_tags: Optional[Sequence[int]] = _SPEC_DEFAULTS["out_tags"]
+    tag_affinity: Optional[Any] = _SPEC_DEFAULTS["tag_affinity"]
+    activation: str = _SPEC_DEFAULTS["activation"]
+    bias: bool = _SPEC_DEFAULTS["bias"]
+    in_shape: Optional[Tuple[int, int]] = _SPEC_DEFAULTS["in_shape"]
+    out_shape: Optional[Tuple[int, int]] = _SPEC_DEFAULTS["out_shape"]
+    periodic: bool = _SPEC_DEFAULTS["periodic"]
+    tag_threshold: float = _SPEC_DEFAULTS["tag_threshold"]
+    growth_radius: Optional[float] = _SPEC_DEFAULTS["growth_radius"]
+    max_fan_in: Optional[int] = _SPEC_DEFAULTS["max_fan_in"]
+
+    _COMPOUND = ("in_tags", "out_tags", "tag_affinity", "in_shape", "out_shape")
 
     def __post_init__(self) -> None:
         s = object.__setattr__
-        s(self, "n_in", _int("n_in", self.n_in, minimum=1))
-        s(self, "n_out", _int("n_out", self.n_out, minimum=1))
-        s(self, "dims", _int("dims", self.dims, minimum=1))
-        if self.dims not in (1, 2):
-            raise ValueError(f"dims must be 1 or 2, got {self.dims}")
-        s(self, "radius", _float("radius", self.radius))
-        if self.radius < 0:
-            raise ValueError(f"radius must be >= 0, got {self.radius}")
-        s(self, "fan_in", _int("fan_in", self.fan_in, minimum=1, allow_none=True))
-        s(self, "max_fan_in", _int("max_fan_in", self.max_fan_in, minimum=0, allow_none=True))
-        s(self, "growth_radius", _float("growth_radius", self.growth_radius, allow_none=True))
-        s(self, "tag_threshold", _float("tag_threshold", self.tag_threshold))
+        _convert(self, skip=self._COMPOUND)
         s(self, "in_tags", _tags("in_tags", self.in_tags, self.n_in))
         s(self, "out_tags", _tags("out_tags", self.out_tags, self.n_out))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}: expected one of {', '.join(ACTIVATIONS)}"
-            )
-        if not isinstance(self.bias, (bool, np.bool_)):
-            raise TypeError(f"bias must be a bool, got {type(self.bias).__name__}")
-        s(self, "bias", bool(self.bias))
-        for name in ("in_shape", "out_shape"):
-            shape = getattr(self, name)
-            if shape is not None:
-                if len(shape) != 2:
-                    raise ValueError(f"{name} must be (h, w), got {shape!r}")
-                s(self, name, (_int(name, shape[0], minimum=1), _int(name, shape[1], minimum=1)))
-        if self.tag_affinity is not None:
-            a = np.asarray(self.tag_affinity, dtype=np.float64)
-            if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] == 0:
-                raise ValueError(f"tag_affinity must be a square T x T matrix, got shape {a.shape}")
-            if not np.all(np.isfinite(a)):
-                raise ValueError("tag_affinity contains NaN or inf")
-            s(self, "tag_affinity", tuple(tuple(float(v) for v in row) for row in a))
+        s(self, "in_shape", _shape("in_shape", self.in_shape))
+        s(self, "out_shape", _shape("out_shape", self.out_shape))
+        s(self, "tag_affinity", _affinity(self.tag_affinity))
+        _lpn.validate_spec(json.dumps(self.to_json_dict()))
 
     def to_json_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("in_tags", "out_tags", "tag_affinity", "in_shape", "out_shape"):
+        for k in self._COMPOUND:
             if d[k] is not None:
                 d[k] = [list(r) if isinstance(r, (tuple, list)) else r for r in d[k]]
         return d
 
+    def replace(self, **changes: Any) -> "LayerSpec":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _hidden_signal(v: Any) -> Union[str, Tuple[str, ...]]:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple)) and all(isinstance(one, str) for one in v):
+        return tuple(v)
+    raise TypeError(f"hidden_signal must be a str or a sequence of str, got {v!r}")
+
 
 @dataclass(frozen=True)
 class LearnConfig:
-    """Every hyper-parameter of DESIGN.md §3–§5, with its defaults (see docs/rule-notes.md)."""
+    """Every hyper-parameter of DESIGN.md §3–§5 (see docs/rule-notes.md).
 
-    lr: float = 0.5
-    bias_lr: Optional[float] = None
-    budget: float = 0.3
-    budget_min: float = 0.02
-    budget_max: float = 1.0
-    shrink: float = 0.98
-    grow: float = 1.05
-    kappa_short: float = 1.0
-    kappa_long: float = 0.0
-    beta: float = 0.5
-    rho_short: float = 0.9
-    rho_long: float = 0.995
-    rho_trace: float = 0.9
-    rho_consolidation: float = 1.0
-    pull: float = 0.1
-    w_max: float = 10.0
-    init_std: float = 0.01
-    eps: float = 1e-6
-    hidden_signal: Union[str, Tuple[str, ...]] = "feedback"
-    auto_consolidate_every: int = 0
-    auto_threshold: float = 0.5
-    auto_increment: float = 0.1
-    restructure_every: int = 0
-    prune_weight: float = 1e-3
-    prune_long: float = 0.01
-    grow_per_row: int = 2
-    replay_capacity: int = 0
-    replay_on_conflict: bool = False
-    conflict_ratio: float = 1.5
-    contrastive_threshold: float = 1.0
+    Defaults and rules are the engine's (src/config.rs); an invalid value raises `ValueError`
+    at construction and in `replace()`, with the engine's message."""
 
-    _INTS = ("auto_consolidate_every", "restructure_every", "grow_per_row", "replay_capacity")
+    lr: float = _CONFIG_DEFAULTS["lr"]
+    bias_lr: Optional[float] = _CONFIG_DEFAULTS["bias_lr"]
+    budget: float = _CONFIG_DEFAULTS["budget"]
+    budget_min: float = _CONFIG_DEFAULTS["budget_min"]
+    budget_max: float = _CONFIG_DEFAULTS["budget_max"]
+    shrink: float = _CONFIG_DEFAULTS["shrink"]
+    grow: float = _CONFIG_DEFAULTS["grow"]
+    kappa_short: float = _CONFIG_DEFAULTS["kappa_short"]
+    kappa_long: float = _CONFIG_DEFAULTS["kappa_long"]
+    beta: float = _CONFIG_DEFAULTS["beta"]
+    rho_short: float = _CONFIG_DEFAULTS["rho_short"]
+    rho_long: float = _CONFIG_DEFAULTS["rho_long"]
+    rho_trace: float = _CONFIG_DEFAULTS["rho_trace"]
+    rho_consolidation: float = _CONFIG_DEFAULTS["rho_consolidation"]
+    pull: float = _CONFIG_DEFAULTS["pull"]
+    w_max: float = _CONFIG_DEFAULTS["w_max"]
+    init_std: float = _CONFIG_DEFAULTS["init_std"]
+    eps: float = _CONFIG_DEFAULTS["eps"]
+    hidden_signal: Union[str, Tuple[str, ...]] = _CONFIG_DEFAULTS["hidden_signal"]
+    auto_consolidate_every: int = _CONFIG_DEFAULTS["auto_consolidate_every"]
+    auto_threshold: float = _CONFIG_DEFAULTS["auto_threshold"]
+    auto_increment: float = _CONFIG_DEFAULTS["auto_increment"]
+    restructure_every: int = _CONFIG_DEFAULTS["restructure_every"]
+    prune_weight: float = _CONFIG_DEFAULTS["prune_weight"]
+    prune_long: float = _CONFIG_DEFAULTS["prune_long"]
+    grow_per_row: int = _CONFIG_DEFAULTS["grow_per_row"]
+    replay_capacity: int = _CONFIG_DEFAULTS["replay_capacity"]
+    replay_on_conflict: bool = _CONFIG_DEFAULTS["replay_on_conflict"]
+    conflict_ratio: float = _CONFIG_DEFAULTS["conflict_ratio"]
+    contrastive_threshold: float = _CONFIG_DEFAULTS["contrastive_threshold"]
 
     def __post_init__(self) -> None:
-        s = object.__setattr__
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name in self._INTS:
-                s(self, f.name, _int(f.name, v))
-            elif f.name == "bias_lr":
-                s(self, f.name, _float(f.name, v, allow_none=True))
-            elif f.name == "hidden_signal":
-                sig = (v,) if isinstance(v, str) else tuple(v)
-                for one in sig:
-                    if one not in HIDDEN_SIGNALS:
-                        raise ValueError(
-                            f"unknown hidden_signal {one!r}: expected one of "
-                            f"{', '.join(HIDDEN_SIGNALS)}"
-                        )
-                s(self, f.name, v if isinstance(v, str) else sig)
-            elif f.name == "replay_on_conflict":
-                if not isinstance(v, (bool, np.bool_)):
-                    raise TypeError(f"replay_on_conflict must be a bool, got {type(v).__name__}")
-                s(self, f.name, bool(v))
-            else:
-                s(self, f.name, _float(f.name, v))
+        _convert(self, skip=("hidden_signal",))
+        object.__setattr__(self, "hidden_signal", _hidden_signal(self.hidden_signal))
+        _lpn.validate_config(json.dumps(self.to_json_dict()))
 
     def to_json_dict(self) -> dict:
         d = dataclasses.asdict(self)

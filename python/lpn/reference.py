@@ -1,5 +1,10 @@
 """Plain NumPy reference of the LPN learning step (DESIGN.md §3-§5, docs/rule-notes.md).
 
+Three files: the rule of one layer, DESIGN §3 step by step, is ``lpn/reference_rule.py``; the
+float-order helpers that make it bit-identical to the engine are ``lpn/reference_float.py``;
+this module holds the layer and network state, structural plasticity (§5.2), the hidden-layer
+signals (§4), replay (§5.3) and the contrastive step (§5.4).
+
 Tests compare the Rust engine against this module, so it is written for clarity and for
 numerical fidelity rather than speed:
 
@@ -15,56 +20,29 @@ Structural plasticity (``restructure``, and ``restructure_every`` inside ``learn
 exactly.  Replay is modelled except for the random draws: the engine's ChaCha stream cannot be
 reproduced here, so ``learn(..., replay_samples=...)`` is handed the samples the engine drew
 and applies them after the new one, as the engine does.  The reservoir itself is not kept.
-The compiled extension is never imported here: ``from_network`` only reads the public
-inspection API of an ``lpn.Network``, so this module works (and is tested) without a built
-engine.
+Defaults and geometry (unit positions, distances, the radius tolerance) are the engine's,
+read from ``lpn._lpn``: one definition of each, so the reference differs from the engine
+only where the rule is written twice. A frozen layer is skipped by ``consolidate`` and
+refused by ``contrastive_step``, as in the engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import json
 from typing import Any
 
 import numpy as np
 
+# Absolute imports: tests also load this file by path, outside the package.
+from lpn import _lpn
+from lpn import reference_rule as rule
+from lpn.reference_float import F32, dphi, phi, row_sum, seq_sum64, sigmoid64
+
 __all__ = ["DEFAULT_CONFIG", "ReferenceLayer", "ReferenceNetwork"]
 
-F32 = np.float32
-
-# Same names and defaults as lpn.LearnConfig (and src/config.rs).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "lr": 0.5,
-    "bias_lr": None,
-    "budget": 0.3,
-    "budget_min": 0.02,
-    "budget_max": 1.0,
-    "shrink": 0.98,
-    "grow": 1.05,
-    "kappa_short": 1.0,
-    "kappa_long": 0.0,
-    "beta": 0.5,
-    "rho_short": 0.9,
-    "rho_long": 0.995,
-    "rho_trace": 0.9,
-    "rho_consolidation": 1.0,
-    "pull": 0.1,
-    "w_max": 10.0,
-    "init_std": 0.01,
-    "eps": 1e-6,
-    "hidden_signal": "feedback",
-    "auto_consolidate_every": 0,
-    "auto_threshold": 0.5,
-    "auto_increment": 0.1,
-    "restructure_every": 0,
-    "prune_weight": 1e-3,
-    "prune_long": 0.01,
-    "grow_per_row": 2,
-    "replay_capacity": 0,
-    "replay_on_conflict": False,
-    "conflict_ratio": 1.5,
-    "contrastive_threshold": 1.0,
-}
+# The engine's defaults (the one source: src/config.rs), as a plain dict.
+DEFAULT_CONFIG: dict[str, Any] = json.loads(_lpn.config_defaults())
 
 ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 SIGNALS = ("output", "feedback", "frozen", "contrastive")
@@ -73,57 +51,6 @@ _SYNAPSE_FLOATS = ("weight", "short_trail", "long_trail", "consolidation", "anch
 # LayerSpec fields that structural plasticity needs (the per-row max_fan_in comes from state()).
 _GEOMETRY_KEYS = ("dims", "periodic", "radius", "growth_radius", "in_tags", "out_tags",
                   "tag_affinity", "tag_threshold", "in_shape", "out_shape")
-
-
-# --------------------------------------------------------------------------------------------
-# numeric helpers
-
-
-def _seq_sum64(values: np.ndarray, square: bool = False) -> float:
-    """Sequential float64 sum of float32 values (or of their squares), first to last.
-
-    Each value is widened to float64 before it is squared, as the engine does. ``np.cumsum``
-    is a strict left-to-right accumulation (unlike ``np.sum``, which is pairwise), so this
-    reproduces a plain ``for`` loop.
-    """
-    v = np.asarray(values, dtype=F32).astype(np.float64).ravel()
-    if v.size == 0:
-        return 0.0
-    if square:
-        v = v * v
-    return float(np.cumsum(v)[-1])
-
-
-def _phi(activation: str, z: np.ndarray) -> np.ndarray:
-    if activation == "linear":
-        return z.copy()
-    # tanh and sigmoid are evaluated in float64 and rounded once to float32, like the engine:
-    # float32 libm kernels differ in the last ulp between numpy and Rust, and near saturation
-    # that ulp decides whether φ' is exactly 0 (no candidates) or not (a full trail deposit).
-    if activation == "tanh":
-        return np.tanh(z.astype(np.float64)).astype(F32)
-    if activation == "relu":
-        return np.maximum(z, F32(0))
-    with np.errstate(over="ignore"):
-        return (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(F32)
-
-
-def _dphi(activation: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # Written in terms of y like src/activation.rs, so both round the same way.
-    if activation == "linear":
-        return np.ones_like(z)
-    if activation == "tanh":
-        return F32(1) - y * y
-    if activation == "relu":
-        return (z > 0).astype(F32)
-    return y * (F32(1) - y)
-
-
-def _sigmoid64(u: float) -> float:
-    # 1 / (1 + exp(-u)) as the engine writes it; math.exp raises instead of returning inf.
-    if -u > 700.0:
-        return 0.0
-    return 1.0 / (1.0 + math.exp(-u))
 
 
 def _vector(value: Any, n: int, name: str) -> np.ndarray:
@@ -155,22 +82,16 @@ def _tag_vector(tags: Any, n: int, name: str) -> np.ndarray:
 
 def _positions(pos: Any, n: int, dims: int, shape: Any, name: str) -> np.ndarray:
     """(n, 2) unit positions (x, y) as the engine's ``positions()`` gives them; without them,
-    the layout of docs/rule-notes.md (a ring at y = 0.5, or an h x w grid)."""
+    the engine's own layout (``_lpn.unit_positions``: a ring at y = 0.5, or an h x w grid)."""
     if pos is not None:
         arr = np.asarray(pos, dtype=np.float64)
         if arr.shape != (n, 2):
             raise ValueError(f"{name} must have shape ({n}, 2), got {arr.shape}")
         return arr
-    if dims == 1:
-        h, w = 1, n
-    elif shape is not None:
-        h, w = int(shape[0]), int(shape[1])
-    else:
-        h = w = math.isqrt(n)
-    if h * w != n:
-        raise ValueError(f"{name}: {n} units do not fill a {h} x {w} grid")
-    k = np.arange(n)
-    return np.stack(((k % w + 0.5) / w, (k // w + 0.5) / h), axis=1)
+    try:
+        return _lpn.unit_positions(n, dims, None if shape is None else tuple(shape))
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,16 +224,6 @@ class ReferenceLayer:
 
     # ---- structural plasticity (DESIGN §5.2) -------------------------------------------------
 
-    def _distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Distance between points ``a`` (..., 2) and ``b`` (..., 2), float64, per-axis periodic
-        gap then Euclidean, in the engine's order of operations."""
-        gap = np.abs(a - b)
-        if self.periodic:
-            gap = np.minimum(gap, 1.0 - gap)
-        if self.dims == 1:
-            return gap[..., 0]
-        return np.sqrt(gap[..., 0] * gap[..., 0] + gap[..., 1] * gap[..., 1])
-
     def _compatible(self) -> np.ndarray:
         """(n_in, n_out) tag compatibility."""
         if self.tag_affinity is None:
@@ -322,12 +233,12 @@ class ReferenceLayer:
 
     def growth_neighbourhood(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per output row: (inputs ascending, their distances) within ``growth_radius`` and
-        tag-compatible. Brute force over all pairs: the reference is for small layers."""
+        tag-compatible. All pairs at once: the reference is for small layers."""
         if self._growth is None:
-            dist = self._distance(self.pos_in[:, None, :], self.pos_out[None, :, :])
-            # The engine's tolerance, so a unit exactly on the radius is not lost to rounding.
-            reach = self.growth_radius * (1.0 + 1e-12) + 1e-15
-            ok = (dist <= reach) & self._compatible()
+            # The engine's distance and radius tolerance (src/topology.rs), not a copy.
+            d = self.dims
+            dist = _lpn.distances(self.pos_in[:, :d], self.pos_out[:, :d], self.periodic)
+            ok = (dist <= _lpn.reach(self.growth_radius)) & self._compatible()
             self._growth = []
             for j in range(self.n_out):
                 idx = np.flatnonzero(ok[:, j])
@@ -346,7 +257,7 @@ class ReferenceLayer:
             setattr(self, name, getattr(self, name)[keep])
 
         # Growth sees the rows as pruning left them, and the mean of h over every row.
-        mean_h = _seq_sum64(self.error_trace) / self.n_out
+        mean_h = seq_sum64(self.error_trace) / self.n_out
         lens = np.bincount(self.post, minlength=self.n_out)
         per_row = int(cfg["grow_per_row"])
         new_pre: list[int] = []
@@ -380,169 +291,24 @@ class ReferenceLayer:
     # ---- numerics ---------------------------------------------------------------------------
 
     def _row_sum(self, per_synapse: np.ndarray) -> np.ndarray:
-        """Float32 sum of each row's terms, added one at a time in storage order.
-
-        Rows are laid side by side (zero padded) and accumulated column by column, which is a
-        sequential loop per row done for all rows at once; padding adds +0 and changes nothing.
-        """
-        table = np.zeros((self.n_out, self._width), dtype=F32)
-        table[self.post, self._slot] = per_synapse
-        acc = np.zeros(self.n_out, dtype=F32)
-        for col in range(self._width):
-            acc += table[:, col]
-        return acc
+        return row_sum(per_synapse, self.post, self._slot, self.n_out, self._width)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = self.bias + self._row_sum(self.weight * x[self.pre])
-        return z, _phi(self.activation, z)
+        return z, phi(self.activation, z)
 
     def derivative(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return _dphi(self.activation, z, y)
+        return dphi(self.activation, z, y)
 
-    def _quotas(self, n_cand: np.ndarray, involved: np.ndarray) -> np.ndarray:
-        f = self.budget
-        mean_h = 0.0
-        if self.expanding:
-            h_inv = self.error_trace[involved]
-            if h_inv.size:
-                mean_h = _seq_sum64(h_inv) / h_inv.size
-        quota = np.zeros(self.n_out, dtype=np.int64)
-        for j in np.flatnonzero(involved & (n_cand > 0)):
-            c = int(n_cand[j])
-            if self.expanding and mean_h > 0.0:
-                # Extra budget goes to rows whose recent error is above the layer's average.
-                k = math.ceil(((f * c) * float(self.error_trace[j])) / mean_h)
-                quota[j] = min(max(k, 1), c)
-            else:
-                quota[j] = min(math.ceil(f * c), c)
-        return quota
-
-    def _select(self, priority: np.ndarray, cand: np.ndarray, quota: np.ndarray) -> np.ndarray:
-        # Within each row: candidates first, then priority descending, then lower input index.
-        # lexsort's last key is the primary one; negating a float32 is exact.
-        order = np.lexsort((self.pre, -priority, ~cand, self.post))
-        rank = np.empty_like(self._slot)
-        rank[order] = np.arange(order.size) - self._row_start[self.post[order]]
-        return cand & (rank < quota[self.post])
+    # ---- the rule (reference_rule.py reads as DESIGN §3) -------------------------------------
 
     def step(self, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: float) -> None:
-        """One application of the rule (§3 steps 1-6), then the budget and trace updates.
-
-        ``x`` is this layer's input, ``e`` its local error (float32, zero on rows that are not
-        involved), ``loss`` the step loss ``L`` that drives the budget.
-        """
-        cfg = self._cfg
-        one = F32(1)
-        eta = F32(cfg["lr"])
-        eta_b = F32(cfg["lr"] if cfg.get("bias_lr") is None else cfg["bias_lr"])
-        ks, kl = F32(cfg["kappa_short"]), F32(cfg["kappa_long"])
-        beta = F32(cfg["beta"])
-        rho_s, rho_l = F32(cfg["rho_short"]), F32(cfg["rho_long"])
-        rho_h, rho_c = F32(cfg["rho_trace"]), F32(cfg["rho_consolidation"])
-        pull, w_max, eps = F32(cfg["pull"]), F32(cfg["w_max"]), F32(cfg["eps"])
-
-        x = np.asarray(x, dtype=F32)
-        e = np.asarray(e, dtype=F32)
-        post = self.post
-        live = involved[post]  # synapses of involved rows; everything else stays bit-identical
-        xi = x[self.pre]
-        ej = e[post]
-        s, l, c = self.short_trail, self.long_trail, self.consolidation
-
-        # 1-2. Co-activity and pheromone factor, both from the state before this step.
-        a = np.abs(ej * xi)
-        g = (one + ks * s + kl * l) / (one + ks + kl)
-        priority = a * g
-        if self.expanding:
-            priority = priority + beta * s
-
-        # 3. Budgeted selection.
-        cand = live & (a > 0)
-        n_cand = np.bincount(post[cand], minlength=self.n_out)
-        quota = self._quotas(n_cand, involved)
-        sel = self._select(priority, cand, quota)
-        self.touched = int(sel.sum())
-
-        # 4. Normalised update, then the pull towards the anchor, then the clip.
-        nx2 = self._row_sum(xi * xi)
-        w = self.weight
-        dw = eta * g * (one - c) * ej * xi / (eps + nx2[post])
-        w = np.where(sel, w + dw, w)
-        w = np.where(sel, w - eta * pull * c * (w - self.anchor), w)
-        w = np.where(sel, np.clip(w, -w_max, w_max), w)
-        self.weight = w.astype(F32)
-        if self.use_bias:
-            db = eta_b * e / (one + nx2)
-            self.bias = np.where(involved, self.bias + db, self.bias).astype(F32)
-
-        # 5. Trails: evaporate the whole involved row, deposit on the selected synapses
-        # relative to the row's strongest selected co-activity, then follow with the long trail.
-        max_sel_a = np.zeros(self.n_out, dtype=F32)
-        np.maximum.at(max_sel_a, post[sel], a[sel])
-        s_new = rho_s * s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            deposit = (one - rho_s) * a / max_sel_a[post]
-        s_new = np.where(sel, np.minimum(one, s_new + deposit), s_new)
-        l_new = rho_l * l + (one - rho_l) * s_new
-        self.short_trail = np.where(live, s_new, s).astype(F32)
-        self.long_trail = np.where(live, l_new, l).astype(F32)
-
-        # 6. Optional consolidation decay.
-        if rho_c != one:
-            self.consolidation = np.where(live, rho_c * c, c).astype(F32)
-
-        self._update_budget(loss)
-        self.error_trace = np.where(
-            involved, rho_h * self.error_trace + (one - rho_h) * np.abs(e), self.error_trace
-        ).astype(F32)
-        self.activity_trace = (rho_h * self.activity_trace + (one - rho_h) * np.abs(x)).astype(F32)
-        self.steps += 1
-        every = int(cfg["auto_consolidate_every"])
-        if every > 0 and self.steps % every == 0:
-            self._auto_consolidate()
-
-    def _update_budget(self, loss: float) -> None:
-        cfg = self._cfg
-        if not self.has_loss_avg:
-            self.loss_avg = loss
-            self.has_loss_avg = True
-            self.expanding = False
-        elif loss < self.loss_avg:
-            self.budget = max(float(cfg["budget_min"]), float(cfg["shrink"]) * self.budget)
-            self.expanding = False
-        elif loss > self.loss_avg:
-            self.budget = min(float(cfg["budget_max"]), float(cfg["grow"]) * self.budget)
-            self.expanding = True  # takes effect on the next step
-        else:
-            self.expanding = False
-        # rule-notes put the average update after all three cases, the first step included.
-        self.loss_avg = 0.9 * self.loss_avg + 0.1 * loss
-
-    def _auto_consolidate(self) -> None:
-        theta = F32(self._cfg["auto_threshold"])
-        inc = F32(self._cfg["auto_increment"])
-        c_old = self.consolidation
-        c_new = np.where(self.long_trail > theta, np.minimum(F32(1), c_old + inc), c_old)
-        grew = c_new > c_old
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # The anchor becomes the consolidation-weighted mean of the old anchor and w.
-            blended = (c_old * self.anchor + (c_new - c_old) * self.weight) / c_new
-        self.anchor = np.where(grew, blended, self.anchor).astype(F32)
-        self.consolidation = np.where(grew, c_new, c_old).astype(F32)
+        """One application of the rule (§3 steps 1-6), then the budget and trace updates."""
+        rule.step(self, x, e, involved, loss)
 
     def consolidate(self, strength: float = 1.0) -> None:
-        l = self.long_trail
-        positive = l[l > 0]
-        if positive.size == 0:
-            return  # mean(l over l > 0) is undefined: nothing has a trail to consolidate
-        # The mean is a float64 reduction, but the per-synapse arithmetic is float32 like the
-        # rest of the synapse state.
-        mean_l = F32(_seq_sum64(positive) / positive.size)
-        c_old = self.consolidation
-        c_new = np.minimum(F32(1), c_old + F32(strength) * l / mean_l)
-        grew = c_new > c_old
-        self.anchor = np.where(grew, self.weight, self.anchor).astype(F32)
-        self.consolidation = np.where(grew, c_new, c_old).astype(F32)
+        """§3.2 task-boundary consolidation of this layer."""
+        rule.consolidate(self, strength)
 
 
 # --------------------------------------------------------------------------------------------
@@ -624,8 +390,7 @@ class ReferenceNetwork:
     @classmethod
     def from_network(cls, net: Any) -> ReferenceNetwork:
         """Copy every piece of state out of an ``lpn.Network`` through its public inspection
-        API. Only the objects handed in are touched, so the compiled module is used solely
-        through ``net`` and is never imported here."""
+        API (the compiled module is otherwise used only for geometry and defaults)."""
         config = _as_dict(net.config)
         dicts = []
         for layer in net.layers:
@@ -710,7 +475,7 @@ class ReferenceNetwork:
         out = self.layers[-1]
         diff = t - ys[-1]
         e_out = np.where(m, diff * out.derivative(zs[-1], ys[-1]), F32(0)).astype(F32)
-        loss = _seq_sum64(diff[m], square=True) / max(1, int(m.sum()))
+        loss = seq_sum64(diff[m], square=True) / max(1, int(m.sum()))
 
         # Every error comes from the activations of the one forward pass above, so the order
         # in which layers then apply their steps does not matter.
@@ -724,7 +489,7 @@ class ReferenceNetwork:
             for j in range(fb.shape[1]):  # F·e summed over outputs in order, in float32
                 back += fb[:, j] * e_out[j]
             e_h = (back * layer.derivative(zs[k], ys[k])).astype(F32)
-            hidden_loss = _seq_sum64(e_h, square=True) / layer.n_out
+            hidden_loss = seq_sum64(e_h, square=True) / layer.n_out
             plans.append((layer, inputs[k], e_h, involved, hidden_loss))
         plans.append((out, inputs[-1], e_out, m, loss))
 
@@ -747,8 +512,11 @@ class ReferenceNetwork:
         return pruned, grown
 
     def consolidate(self, strength: float = 1.0) -> None:
+        """§3.2 on every layer that learns: a frozen layer never changes, so it is skipped
+        (as the engine does)."""
         for layer in self.layers:
-            layer.consolidate(strength)
+            if layer.signal != "frozen":
+                layer.consolidate(strength)
 
     def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> tuple[float, float]:
         """Target-free step of DESIGN §5.4 on layer ``layer``; inputs are network inputs and
@@ -756,6 +524,11 @@ class ReferenceNetwork:
         if not 0 <= layer < len(self.layers):
             raise ValueError(f"layer must be in [0, {len(self.layers)}), got {layer}")
         target = self.layers[layer]
+        if target.signal == "frozen":
+            # The engine's refusal, word for word: a frozen layer never learns.
+            raise ValueError(
+                f'layer {layer} is frozen (hidden_signal="frozen"); it never learns'
+            )
         theta = float(F32(self.config["contrastive_threshold"]))
         x_pos = _vector(x_pos, self.n_in, "x_pos")
         x_neg = _vector(x_neg, self.n_in, "x_neg")
@@ -765,13 +538,13 @@ class ReferenceNetwork:
         for x, sign in ((x_pos, 1.0), (x_neg, -1.0)):
             inputs, zs, ys = self._forward_all(x, upto=layer)
             y, z = ys[-1], zs[-1]
-            goodness = _seq_sum64(y, square=True) / target.n_out
+            goodness = seq_sum64(y, square=True) / target.n_out
             # e+ pushes G up towards theta, e- pushes it down.
-            p = _sigmoid64(sign * (theta - goodness))
+            p = sigmoid64(sign * (theta - goodness))
             e = (F32(sign * p) * y * target.derivative(z, y)).astype(F32)
             passes.append((inputs[-1], e, goodness))
 
         everyone = np.ones(target.n_out, dtype=bool)
         for x_in, e, _ in passes:
-            target.step(x_in, e, everyone, _seq_sum64(e, square=True) / target.n_out)
+            target.step(x_in, e, everyone, seq_sum64(e, square=True) / target.n_out)
         return passes[0][2], passes[1][2]

@@ -1,8 +1,8 @@
 """Seeded data generators for the experiments of DESIGN.md §7.
 
 Every generator takes a ``numpy.random.Generator`` (or a seed) and nothing else random, so
-an experiment is reproducible from its seed.  Geometry follows the engine exactly (see
-docs/rule-notes.md): unit ``k`` of ``n`` in 1-D sits at ``(k + 0.5) / n``; on a 2-D grid of
+an experiment is reproducible from its seed.  Geometry is the engine's own (``lpn._lpn``,
+see docs/rule-notes.md): unit ``k`` of ``n`` in 1-D sits at ``(k + 0.5) / n``; on a 2-D grid of
 shape ``(h, w)`` unit ``r * w + c`` sits at ``((r + 0.5) / h, (c + 0.5) / w)``; distances
 are periodic per axis.  That is what lets a generator promise "the true support lies
 inside the neighbourhood" (or, for the structural experiment, half outside it).
@@ -11,6 +11,8 @@ inside the neighbourhood" (or, for the structural experiment, half outside it).
 from __future__ import annotations
 
 import numpy as np
+
+from . import _lpn
 
 __all__ = [
     "conflicting_tasks",
@@ -37,44 +39,37 @@ def rng_of(seed_or_rng) -> np.random.Generator:
 
 
 # --------------------------------------------------------------------------- geometry
+# The engine's geometry (src/topology.rs), not a copy of it: positions, distances and the
+# radius tolerance all come from `lpn._lpn`, so a task's support is exactly what a layer wires.
+
+
 def positions(n: int, dims: int = 1, shape=None) -> np.ndarray:
-    """Unit positions in ``[0, 1)^dims``, shape ``(n, dims)``, as the engine places them."""
-    k = np.arange(n)
-    if dims == 1:
-        return ((k + 0.5) / n)[:, None]
-    if dims != 2:
+    """Unit positions in ``[0, 1)^dims``, shape ``(n, dims)``, as the engine places them
+    (row coordinate first on a 2-D grid)."""
+    if dims not in (1, 2):
         raise ValueError(f"dims must be 1 or 2, got {dims}")
-    if shape is None:
-        side = round(np.sqrt(n))
-        if side * side != n:
-            raise ValueError(f"2-D layer of {n} units needs a shape (not a square)")
-        shape = (side, side)
-    h, w = shape
-    if h * w != n:
-        raise ValueError(f"shape {shape} does not hold {n} units")
-    return np.stack([(k // w + 0.5) / h, (k % w + 0.5) / w], axis=1)
+    p = _lpn.unit_positions(n, dims, None if shape is None else tuple(int(v) for v in shape))
+    return p[:, :1] if dims == 1 else p[:, ::-1].copy()
 
 
 def distances(p_out: np.ndarray, p_in: np.ndarray, periodic: bool = True) -> np.ndarray:
     """Distance matrix ``(n_out, n_in)`` (small layers only: it is dense)."""
-    d = np.abs(p_out[:, None, :] - p_in[None, :, :])
-    if periodic:
-        d = np.minimum(d, 1.0 - d)
-    return np.sqrt((d * d).sum(-1))
+    return _lpn.distances(np.asarray(p_out, dtype=np.float64),
+                          np.asarray(p_in, dtype=np.float64), periodic)
 
 
 def neighbourhood(n_in, n_out, radius, dims=1, in_shape=None, out_shape=None, periodic=True,
                   in_tags=None, out_tags=None, offset=0.0) -> np.ndarray:
-    """Boolean ``(n_out, n_in)``: which inputs each output may read (same-tag rule).
+    """Boolean ``(n_out, n_in)``: which inputs each output may read (same-tag rule), with the
+    engine's radius tolerance.
 
     ``offset`` shifts the centre of every output's disc along the first axis, which is how
     the structural-plasticity task puts the true support partly outside the wiring.
-    A small tolerance absorbs float rounding of positions that sit exactly on the radius.
     """
     po = positions(n_out, dims, out_shape).copy()
     po[:, 0] = (po[:, 0] + offset) % 1.0
     d = distances(po, positions(n_in, dims, in_shape), periodic)
-    ok = d <= radius + 1e-9
+    ok = d <= _lpn.reach(radius)
     if in_tags is not None and out_tags is not None:
         ok &= np.asarray(out_tags)[:, None] == np.asarray(in_tags)[None, :]
     return ok
