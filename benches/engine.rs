@@ -1,7 +1,7 @@
 //! Engine benchmarks: topology construction at scale, one online step, prediction.
 //!
 //! `cargo bench --bench engine` (add `-- build` etc. to filter). The 1M-unit build is the
-//! DESIGN.md §2 target: a layer of 1,000,000 outputs with fan-in 16 builds in seconds.
+//! docs/rule.md (topology) target: a layer of 1,000,000 outputs with fan-in 16 builds in seconds.
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use lpn::{LayerSpec, LearnConfig, Network};
 use std::hint::black_box;

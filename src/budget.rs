@@ -1,4 +1,4 @@
-//! Adaptive budget controller (DESIGN.md §3.1): shrink while the loss improves, grow and expand
+//! Adaptive budget controller (docs/rule.md, adaptive budget): shrink while the loss improves, grow and expand
 //! toward recently active rows while it worsens.
 use crate::config::LearnConfig;
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod layer;
 pub mod limits;
+pub mod memory;
 pub mod network;
 pub mod pool;
 pub mod replay;
@@ -20,5 +21,7 @@ pub use config::{LayerSpec, LearnConfig};
 pub use error::{LpnError, Result};
 pub use network::Network;
 
+#[cfg(feature = "python")]
+mod memory_py;
 #[cfg(feature = "python")]
 mod python;

@@ -75,7 +75,7 @@ pub(crate) fn check_finite(name: &str, v: &[f32]) -> Result<()> {
 }
 
 /// For every unit at the output of layer `h`, which tags of the final layer's outputs it can
-/// reach through tag-compatible units (DESIGN.md §4). Returned as `reach[k][tag]`.
+/// reach through tag-compatible units (docs/rule.md, networks of layers). Returned as `reach[k][tag]`.
 fn tag_reach(specs: &[LayerSpec], h: usize) -> Vec<Vec<bool>> {
     let last = specs.len() - 1;
     let n_final_tags = specs[last].n_tags();

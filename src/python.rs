@@ -675,12 +675,15 @@ fn reach(radius: f64) -> f64 {
     topology::reach(radius)
 }
 
+/// Use `n` engine threads for every network from now on (0: the default, which honours
+/// `RAYON_NUM_THREADS`, else one per core). Results are identical for any thread count.
 #[pyfunction]
 fn set_num_threads(py: Python<'_>, n: usize) -> PyResult<()> {
     py.detach(|| pool::set_num_threads(n))
         .map_err(PyValueError::new_err)
 }
 
+/// The number of threads the engine runs on.
 #[pyfunction]
 fn get_num_threads(py: Python<'_>) -> usize {
     py.detach(pool::num_threads)
@@ -695,6 +698,7 @@ fn max_replay() -> usize {
 #[pymodule]
 fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<crate::memory_py::Memory>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(max_replay, m)?)?;

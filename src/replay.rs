@@ -1,4 +1,4 @@
-//! Reservoir of past samples for local replay (DESIGN.md §5.3).
+//! Reservoir of past samples for local replay (docs/rule.md, local replay).
 use rand::Rng;
 
 #[derive(Debug, Clone, Default, PartialEq)]

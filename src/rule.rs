@@ -1,4 +1,4 @@
-//! The per-row learning rule (DESIGN.md §3, steps 1–6): candidates, pheromone factor, budgeted
+//! The per-row learning rule (docs/rule.md, steps 1–6): candidates, pheromone factor, budgeted
 //! selection, normalised update with consolidation pull, clipping, trails.
 use crate::arena::RowMut;
 use crate::budget::Budget;
@@ -59,7 +59,7 @@ thread_local! {
 
 /// Selection key: larger is better. Priorities are non-negative floats, whose bit patterns
 /// order like the values; the low half holds the complement of the slot, and rows are sorted by
-/// input index, so equal priorities prefer the lower input index (DESIGN.md §3 step 3).
+/// input index, so equal priorities prefer the lower input index (docs/rule.md, step 3).
 #[inline]
 fn key(priority: f32, slot: usize) -> u64 {
     ((priority.to_bits() as u64) << 32) | (u32::MAX - slot as u32) as u64

@@ -1,4 +1,4 @@
-//! Structural plasticity (DESIGN.md §5.2): prune weak, unconsolidated synapses; grow new ones
+//! Structural plasticity (docs/rule.md, structural plasticity): prune weak, unconsolidated synapses; grow new ones
 //! for rows with a high error trace, toward the most active inputs of the growth neighbourhood.
 use crate::config::LearnConfig;
 use crate::layer::Layer;

@@ -1,4 +1,4 @@
-"""The Python API contract of DESIGN.md §6: shapes, dtypes, layouts, errors, untouched state."""
+"""The Python API contract (docs/api.md): shapes, dtypes, layouts, errors, untouched state."""
 
 import numpy as np
 import pytest

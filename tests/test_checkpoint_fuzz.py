@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lpn
+from lpn.config import config_to_json, specs_to_json
 
 SCALE = float(os.environ.get("LPN_FUZZ_SCALE", "1"))
 
@@ -210,9 +211,11 @@ def _bases():
     net.learn(r.normal(size=(6, 9)), r.normal(size=(6, 3)), replay=1)
     net.restructure()
     out.append(net.to_bytes())
-    net = lpn.Network([lpn.LayerSpec(6, 3, radius=0.0, bias=False, activation="sigmoid")],
-                      seed=3)
-    out.append(net.to_bytes())
+    # A layer with no synapses (Network() refuses to build one, but pruning can reach it and
+    # checkpoints must load it), built through the engine directly.
+    spec = lpn.LayerSpec(6, 3, radius=0.0, bias=False, activation="sigmoid")
+    engine = lpn._lpn.Engine(specs_to_json([spec]), config_to_json(lpn.LearnConfig()), 3)
+    out.append(bytes(engine.to_bytes()))
     return out
 
 

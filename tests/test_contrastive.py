@@ -1,4 +1,4 @@
-"""Target-free local contrastive step (DESIGN.md §5.4), alone and inside networks."""
+"""Target-free local contrastive step (docs/rule.md, contrastive step), alone and inside networks."""
 
 import numpy as np
 import pytest

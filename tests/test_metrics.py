@@ -104,3 +104,25 @@ def test_recall_vs_lag_validates():
         metrics.recall_vs_lag([1, 2], [1], [0, 1])
     with pytest.raises(ValueError):
         metrics.recall_vs_lag([1], [1], [2, 1])
+
+
+def test_plasticity_is_mean_of_diagonal():
+    R = np.array([[0.9, 0.1, 0.0], [0.5, 0.8, 0.1], [0.2, 0.4, 0.7]])
+    assert metrics.plasticity(R) == pytest.approx(0.8)
+    s = metrics.summary(R)
+    assert s["plasticity"] == pytest.approx(0.8)
+    # a learner that never learns a new task keeps its old one but has low plasticity
+    frozen = np.array([[0.9, 0.1], [0.9, 0.1]])
+    assert metrics.forgetting(frozen) == 0.0 and metrics.plasticity(frozen) == pytest.approx(0.5)
+
+
+def test_mean_spread():
+    s = metrics.mean_spread([0.5, 0.7, 0.9])
+    assert s["mean"] == pytest.approx(0.7)
+    assert s["std"] == pytest.approx(0.2)
+    assert (s["min"], s["max"], s["n"]) == (0.5, 0.9, 3)
+    assert metrics.mean_spread([0.3])["std"] == 0.0
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.mean_spread([])
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.mean_spread([0.1, math.nan])

@@ -1,4 +1,4 @@
-"""Local replay (DESIGN.md §5.3): reservoir buffer, replay=k, replay on conflict."""
+"""Local replay (docs/rule.md, local replay): reservoir buffer, replay=k, replay on conflict."""
 
 import numpy as np
 import pytest

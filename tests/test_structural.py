@@ -1,4 +1,4 @@
-"""Structural plasticity (DESIGN.md §5.2): prune and grow, invariants, bounded memory."""
+"""Structural plasticity (docs/rule.md, structural plasticity): prune and grow, invariants, bounded memory."""
 
 import numpy as np
 import psutil

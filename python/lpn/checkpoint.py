@@ -181,7 +181,7 @@ def prune(dir_or_pattern: PathLike, keep: int) -> None:
             pass
 
 
-def latest_loadable(cls: type, dir_or_pattern: PathLike) -> "Network":
+def latest_loadable(cls: "type[Network]", dir_or_pattern: PathLike) -> "Network":
     """The newest checkpoint of the series that loads; damaged newer ones are skipped with a
     warning (the file system, not lpn, can leave those behind)."""
     files = list_checkpoints(dir_or_pattern)
@@ -214,6 +214,7 @@ class Checkpointer:
         self.failures = 0
 
     def after_learn(self, net: "Network") -> None:
+        """Save if the network's sample counter crossed a new multiple of `every`; prune old files."""
         samples = net._engine.samples
         if samples // self.every <= self.last:
             return

@@ -1,4 +1,4 @@
-"""Layer specifications and learning hyper-parameters (DESIGN.md §2–§5).
+"""Layer specifications and learning hyper-parameters (docs/rule.md).
 
 Both are plain frozen dataclasses: they hold Python types, print readably, compare by value,
 and travel to the engine (and into checkpoints) as JSON. Their defaults and validation rules
@@ -146,6 +146,7 @@ class LayerSpec:
         _lpn.validate_spec(json.dumps(self.to_json_dict()))
 
     def to_json_dict(self) -> dict:
+        """The fields as plain JSON types, as the engine reads them."""
         d = dataclasses.asdict(self)
         for k in self._COMPOUND:
             if d[k] is not None:
@@ -167,7 +168,7 @@ def _hidden_signal(v: Any) -> Union[str, Tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class LearnConfig:
-    """Every hyper-parameter of DESIGN.md §3–§5 (see docs/rule-notes.md).
+    """Every hyper-parameter of the rule (docs/rule.md), with its defaults (see docs/rule-notes.md).
 
     Defaults and rules are the engine's (src/config.rs); an invalid value raises `ValueError`
     at construction and in `replace()`, with the engine's message."""
@@ -209,6 +210,7 @@ class LearnConfig:
         _lpn.validate_config(json.dumps(self.to_json_dict()))
 
     def to_json_dict(self) -> dict:
+        """The fields as plain JSON types, as the engine reads them."""
         d = dataclasses.asdict(self)
         if not isinstance(d["hidden_signal"], str):
             d["hidden_signal"] = list(d["hidden_signal"])
@@ -220,18 +222,22 @@ class LearnConfig:
 
 
 def specs_to_json(specs: Sequence[LayerSpec]) -> str:
+    """The layer specifications as the engine's JSON."""
     return json.dumps([s.to_json_dict() for s in specs])
 
 
 def config_to_json(cfg: LearnConfig) -> str:
+    """The learning configuration as the engine's JSON."""
     return json.dumps(cfg.to_json_dict())
 
 
 def spec_from_dict(d: dict) -> LayerSpec:
+    """Rebuild a `LayerSpec` from `to_json_dict()` output (validates every field)."""
     return LayerSpec(**d)
 
 
 def config_from_dict(d: dict) -> LearnConfig:
+    """Rebuild a `LearnConfig` from `to_json_dict()` output (validates every field)."""
     known = {f.name for f in dataclasses.fields(LearnConfig)}
     unknown = sorted(set(d) - known)
     if unknown:

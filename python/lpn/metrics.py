@@ -22,6 +22,8 @@ __all__ = [
     "as_matrix",
     "bwt",
     "forgetting",
+    "mean_spread",
+    "plasticity",
     "per_task_forgetting",
     "recall_vs_lag",
     "relative_reduction",
@@ -30,6 +32,7 @@ __all__ = [
 
 
 def as_matrix(R) -> np.ndarray:
+    """`R` as a float64 square `T x T` result matrix (row: after task i, column: task j)."""
     R = np.asarray(R, dtype=np.float64)
     if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] < 1:
         raise ValueError(f"expected a square T x T result matrix, got shape {R.shape}")
@@ -79,11 +82,38 @@ def forgetting(R, higher_is_better: bool = True) -> float:
     return float(f.mean()) if f.size else 0.0
 
 
+def plasticity(R) -> float:
+    """Mean score on each task right after learning it (the diagonal of ``R``).
+
+    The "learning accuracy" of the continual-learning literature: a method that keeps old
+    tasks by refusing to learn new ones scores low here even when its forgetting is zero.
+    """
+    R = as_matrix(R)
+    return float(np.diag(R).mean())
+
+
+def mean_spread(values) -> dict:
+    """Mean, sample standard deviation, min and max of per-seed numbers (NaN-free input)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("mean_spread needs at least one value")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("mean_spread got a non-finite value")
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(v.size),
+    }
+
+
 def summary(R, higher_is_better: bool = True) -> dict:
-    """ACC, BWT, forgetting and the matrix itself, as plain Python numbers."""
+    """ACC, BWT, forgetting, plasticity and the matrix itself, as plain Python numbers."""
     R = as_matrix(R)
     return {
         "acc": acc(R),
+        "plasticity": plasticity(R),
         "bwt": bwt(R, higher_is_better),
         "forgetting": forgetting(R, higher_is_better),
         "per_task_forgetting": per_task_forgetting(R, higher_is_better).tolist(),

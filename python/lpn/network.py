@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import math
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lpn
 from . import checkpoint as _ckpt
@@ -60,6 +63,105 @@ def _samples(name: str, a: Any, width: int, what: str) -> Tuple[np.ndarray, bool
                      f"shape {arr.shape}")
 
 
+def _targets(t: Any, n_out: int, batch: int, x_was_1d: bool) -> np.ndarray:
+    """(batch, n_out) float32 targets, with the shapes a new user reaches for handled or named.
+
+    A 1-D `t` is one target vector only for a single sample; for a batch it is one value per
+    sample, accepted when the network has one output (regression) and refused otherwise, so a
+    batch of `n_out` samples is never silently read as one target vector."""
+    arr = _as_float32("t", t)
+    raw = np.asarray(t)
+    labels = raw.dtype != np.bool_ and np.issubdtype(raw.dtype, np.integer)
+    hint = (f"; t looks like integer class labels: learn() takes one target value per output, "
+            f"so one-hot encode them, e.g. t = np.eye({n_out}, dtype=np.float32)[labels], or use "
+            f"lpn.sklearn.LPNClassifier, which accepts labels") if labels and n_out > 1 else ""
+    if raw.ndim == 0:
+        if n_out == 1 and batch == 1:
+            return arr.reshape(1, 1)
+        raise ValueError(f"t is a scalar, expected ({n_out},) or (batch, {n_out}){hint}")
+    if arr.ndim == 1 and not x_was_1d:
+        if n_out == 1 and arr.shape[0] == batch:
+            return arr.reshape(batch, 1)
+        raise ValueError(f"t has shape {arr.shape} for a batch of {batch} samples, expected "
+                         f"({batch}, {n_out}) (a 1-D target per sample only fits a network "
+                         f"with one output){hint}")
+    if arr.ndim == 1 and arr.shape[0] != n_out:
+        raise ValueError(f"t has shape {arr.shape}, expected ({n_out},) = (n_out,) or "
+                         f"(batch, {n_out}){hint}")
+    if arr.ndim > 2:
+        raise ValueError(f"t must be 1-D ({n_out},) or 2-D (batch, {n_out}), got {arr.ndim}-D "
+                         f"shape {arr.shape}")
+    out, _ = _samples("t", arr, n_out, "n_out")
+    return out
+
+
+# Fan-in statistics read every synapse index; above this many synapses `repr` shows the mean only.
+_FAN_IN_SCAN_LIMIT = 1 << 22
+
+
+def radius_for_fan_in(n_in: int, fan_in: Union[int, str], dims: int = 1,
+                      in_shape: Optional[Tuple[int, int]] = None, periodic: bool = True) -> float:
+    """The smallest radius that gives *every* output at least `fan_in` inputs of a layer with
+    `n_in` inputs laid out as `LayerSpec` lays them out (1-D: unit k at (k + 0.5)/n; 2-D: an
+    `in_shape` grid, square by default). Pair it with `fan_in=` for exactly that many (the
+    nearest ones): `LayerSpec(n_in, n_out, radius=radius_for_fan_in(n_in, 16), fan_in=16)`.
+    `fan_in="all"` (or `fan_in >= n_in`) gives a radius that covers every input: a dense layer.
+    Tags are not counted: incompatible tags can only remove inputs from a row."""
+    if isinstance(n_in, bool) or not isinstance(n_in, (int, np.integer)) or n_in < 1:
+        raise ValueError(f"n_in must be an int >= 1, got {n_in!r}")
+    if dims not in (1, 2):
+        raise ValueError(f"dims must be 1 or 2, got {dims!r}")
+    if isinstance(fan_in, str):
+        if fan_in != "all":
+            raise ValueError(f"fan_in must be an int >= 1 or 'all', got {fan_in!r}")
+        k = int(n_in)
+    elif isinstance(fan_in, bool) or not isinstance(fan_in, (int, np.integer)) or fan_in < 1:
+        raise ValueError(f"fan_in must be an int >= 1 or 'all', got {fan_in!r}")
+    else:
+        k = min(int(fan_in), int(n_in))
+    # A little over the exact distance: the engine keeps units at the radius up to float noise.
+    slack = 1.0 + 1e-9
+    if dims == 1:
+        if k >= n_in:
+            return (0.5 if periodic else 1.0) * slack
+        # A closed interval of length L holds at least floor(L * n) units spaced 1/n apart; an
+        # output near a non-periodic edge sees one side only.
+        return (k / n_in if not periodic else k / (2.0 * n_in)) * slack
+    if in_shape is None:
+        side = math.isqrt(int(n_in))
+        if side * side != n_in:
+            raise ValueError(f"dims=2 needs in_shape or a square n_in, got n_in={n_in}")
+        in_shape = (side, side)
+    h, w = int(in_shape[0]), int(in_shape[1])
+    if h * w != n_in:
+        raise ValueError(f"in_shape {in_shape} does not hold n_in={n_in} units")
+    span = 0.5 if periodic else 1.0
+    if k >= n_in:
+        return math.hypot(span, span) * slack
+    # A disk of radius r holds the square of half-side r / sqrt(2) around its centre, and an
+    # axis-aligned square of side s holds at least floor(s*h) * floor(s*w) grid units.
+    for s_units in range(1, max(h, w) + 1):
+        s = s_units / min(h, w)
+        if math.floor(s * h + 1e-9) * math.floor(s * w + 1e-9) >= k:
+            if not periodic and s > 0.5:
+                break  # the square may no longer fit beside an output at an edge
+            r = (s if periodic else 2.0 * s) / math.sqrt(2.0)
+            return min(r, math.hypot(span, span)) * slack
+    return math.hypot(span, span) * slack
+
+
+def _fan_in_text(row: Dict[str, Any]) -> str:
+    if row["min"] is None:
+        return f"mean {row['mean']:.1f}/{row['n_in']}"
+    if row["min"] == row["max"]:
+        return f"{row['min']}/{row['n_in']}"
+    return f"{row['min']}-{row['max']} (mean {row['mean']:.1f})/{row['n_in']}"
+
+
+class LowFanInWarning(UserWarning):
+    """A layer left at the default receptive field reads only a small part of its inputs."""
+
+
 def _mask(mask: Any, n_out: int, batch: int) -> Optional[np.ndarray]:
     if mask is None:
         return None
@@ -87,10 +189,12 @@ class Layer:
 
     @property
     def spec(self) -> LayerSpec:
+        """The `LayerSpec` this layer was built from."""
         return self._net.specs[self.index]
 
     @property
     def signal(self) -> str:
+        """How the layer learns: `"output"`, `"feedback"`, `"contrastive"` or `"frozen"`."""
         return self._net._engine.layer_state(self.index)["signal"]
 
     def synapses(self) -> Dict[str, np.ndarray]:
@@ -104,7 +208,13 @@ class Layer:
         return dict(self._net._engine.layer_state(self.index))
 
     def bias(self) -> np.ndarray:
+        """The per-output biases (a fresh float32 copy)."""
         return self.state()["bias"]
+
+    def fan_in(self) -> np.ndarray:
+        """How many inputs each output reads now, `(n_out,)` int64."""
+        post = self._net._engine.synapses(self.index)["post"]
+        return np.bincount(post, minlength=self.spec.n_out)
 
     def feedback(self) -> Optional[np.ndarray]:
         """The fixed random feedback matrix of a hidden layer, (n_out, network n_out)."""
@@ -120,7 +230,7 @@ class Layer:
 
 
 class Network:
-    """A stack of sparse local layers learning online (DESIGN.md §6).
+    """A stack of sparse local layers learning online (docs/rule.md; API in docs/api.md).
 
     Thread-safe, and no call holds the GIL while it computes or waits for the network: any
     number of threads may `predict` (and read `stats`, ...) at once; a `learn` call excludes
@@ -130,7 +240,7 @@ class Network:
     within about 20 ms; the network then holds every sample learned so far (docs/long-running.md).
     """
 
-    def __init__(self, layers: Sequence[LayerSpec], config: Optional[LearnConfig] = None,
+    def __init__(self, layers: Union[LayerSpec, Sequence[LayerSpec]], config: Optional[LearnConfig] = None,
                  seed: int = 0) -> None:
         if isinstance(layers, LayerSpec):
             layers = [layers]
@@ -151,6 +261,7 @@ class Network:
         self._specs = tuple(layers)
         self._config = config
         self._engine = _lpn.Engine(specs_to_json(layers), config_to_json(config), int(seed))
+        self._check_fan_in()
 
     @classmethod
     def _from_engine(cls, engine: "_lpn.Engine", specs: Sequence[LayerSpec],
@@ -164,30 +275,36 @@ class Network:
     # -- properties ---------------------------------------------------------------------------
     @property
     def specs(self) -> Tuple[LayerSpec, ...]:
+        """The layer specifications, input side first."""
         return self._specs
 
     @property
     def config(self) -> LearnConfig:
+        """The `LearnConfig` the network learns with."""
         return self._config
 
     @property
     def n_in(self) -> int:
+        """Width of the input vector."""
         return self._engine.n_in
 
     @property
     def n_out(self) -> int:
+        """Width of the output vector."""
         return self._engine.n_out
 
     @property
     def seed(self) -> int:
+        """The seed the network was built with."""
         return self._engine.seed
 
     @property
     def layers(self) -> List[Layer]:
+        """One `Layer` view per layer, for inspection (synapses, state, positions)."""
         return [Layer(self, k) for k in range(self._engine.n_layers)]
 
     # -- compute ------------------------------------------------------------------------------
-    def predict(self, x: Any, mask: Any = None) -> np.ndarray:
+    def predict(self, x: ArrayLike, mask: Optional[ArrayLike] = None) -> np.ndarray:
         """(n_in,) -> (n_out,) or (B, n_in) -> (B, n_out), float32; masked outputs are 0."""
         xs, single = _samples("x", x, self.n_in, "n_in")
         # The engine checks finiteness (and names the bad element) before touching anything.
@@ -195,11 +312,17 @@ class Network:
         out = self._engine.predict(xs, m)
         return out[0] if single else out
 
-    def learn(self, x: Any, t: Any, mask: Any = None, replay: int = 0) -> float:
-        """One online step per sample, in order (plus `replay` replayed samples after each);
-        returns the mean step loss of the new samples."""
-        xs, _ = _samples("x", x, self.n_in, "n_in")
-        ts, _ = _samples("t", t, self.n_out, "n_out")
+    def learn(self, x: ArrayLike, t: ArrayLike, mask: Optional[ArrayLike] = None,
+              replay: int = 0) -> float:
+        """One online step per sample, in order (plus `replay` replayed samples after each).
+
+        `x` is `(n_in,)` or `(B, n_in)`; `t` is `(n_out,)` or `(B, n_out)`, and with one output
+        also a scalar or `(B,)`. Targets are real values per output: one-hot encode class
+        labels. Returns the mean step loss of the new samples, each measured *before* its own
+        update (test-then-train, the online "prequential" error), so a falling return value is
+        honest generalisation to unseen samples, not training fit."""
+        xs, single = _samples("x", x, self.n_in, "n_in")
+        ts = _targets(t, self.n_out, xs.shape[0], single)
         if xs.shape[0] != ts.shape[0]:
             raise ValueError(f"x has {xs.shape[0]} samples but t has {ts.shape[0]}")
         if isinstance(replay, bool) or not isinstance(replay, (int, np.integer)):
@@ -225,7 +348,8 @@ class Network:
         """One structural pass (§5.2); returns (pruned, grown)."""
         return self._engine.restructure()
 
-    def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> Tuple[float, float]:
+    def contrastive_step(self, x_pos: ArrayLike, x_neg: ArrayLike,
+                         layer: int = 0) -> Tuple[float, float]:
         """Target-free step (§5.4) on `layer`; returns the goodness (G+, G-) before the update."""
         p = _as_float32("x_pos", x_pos)
         n = _as_float32("x_neg", x_neg)
@@ -250,9 +374,51 @@ class Network:
         """True when both networks hold bit-for-bit the same learning state."""
         return self._engine.same_state(other._engine)
 
+    def fan_in(self) -> List[Dict[str, Any]]:
+        """Per layer: how many inputs each output reads, `{"n_in", "min", "mean", "max"}`.
+        `min`/`max` are None for layers above ~4M synapses (the mean comes from the count)."""
+        out = []
+        for k, (spec, report) in enumerate(zip(self._specs, self._engine.stats()["layers"])):
+            n_syn = int(report["synapses"])
+            row: Dict[str, Any] = {"n_in": spec.n_in, "mean": n_syn / spec.n_out,
+                                   "min": None, "max": None}
+            if n_syn <= _FAN_IN_SCAN_LIMIT:
+                counts = self.layers[k].fan_in()
+                row["min"], row["max"] = int(counts.min()), int(counts.max())
+            out.append(row)
+        return out
+
+    def _check_fan_in(self) -> None:
+        """A layer without synapses cannot learn: an error. A narrowing layer (n_out < n_in)
+        at the default receptive field (radius 0.1, no fan_in) that gives some output fewer
+        than half of its inputs gets a `LowFanInWarning`: the default suits same-size local
+        maps, rarely a readout (LayerSpec(64, 10) reads 12-13 of 64 pixels per output)."""
+        default_radius = LayerSpec(1, 1).radius
+        reports = self._engine.stats()["layers"]
+        for k, (spec, report) in enumerate(zip(self._specs, reports)):
+            if int(report["synapses"]) == 0:
+                raise ValueError(
+                    f"layer {k} ({spec.n_in} -> {spec.n_out}, dims={spec.dims}, "
+                    f"radius={spec.radius}) has no synapses: no compatible input lies within "
+                    f"the radius of any output. Use a larger radius, e.g. "
+                    f"radius=lpn.radius_for_fan_in({spec.n_in}, 16), or check the tags")
+            if spec.fan_in is not None or spec.radius != default_radius \
+                    or spec.n_out >= spec.n_in:
+                continue  # a receptive field chosen on purpose, or a same-size local map
+            row = self.fan_in()[k]
+            low = row["min"] if row["min"] is not None else row["mean"]
+            if low < spec.n_in / 2:
+                warnings.warn(
+                    f"layer {k} ({spec.n_in} -> {spec.n_out}) uses the default radius "
+                    f"{spec.radius}: each output reads {_fan_in_text(row)} inputs. For a "
+                    f"dense layer pass radius=lpn.radius_for_fan_in({spec.n_in}, 'all'); to "
+                    f"keep a local map, set fan_in or radius explicitly",
+                    LowFanInWarning, stacklevel=3)
+
     def __repr__(self) -> str:
         shape = " -> ".join([str(self.n_in)] + [str(s.n_out) for s in self._specs])
-        return f"<lpn.Network {shape}, seed={self.seed}>"
+        fans = ", ".join(_fan_in_text(row) for row in self.fan_in())
+        return f"<lpn.Network {shape}, fan-in per output {fans}, seed={self.seed}>"
 
     # -- checkpoints, resume, pickling (docs/long-running.md) --------------------------------
     # Set by `checkpoint_every`; a class attribute so networks built any way start without one.

@@ -1,4 +1,4 @@
-"""Plain NumPy reference of the LPN learning step (DESIGN.md §3-§5, docs/rule-notes.md).
+"""Plain NumPy reference of the LPN learning step (docs/rule.md, docs/rule-notes.md).
 
 Three files: the rule of one layer, DESIGN §3 step by step, is ``lpn/reference_rule.py``; the
 float-order helpers that make it bit-identical to the engine are ``lpn/reference_float.py``;
@@ -205,12 +205,14 @@ class ReferenceLayer:
     # ---- inspection -------------------------------------------------------------------------
 
     def synapses(self) -> dict[str, np.ndarray]:
+        """Fresh copies of the synapse arrays, as `Layer.synapses()` returns them."""
         out = {"pre": self.pre.copy(), "post": self.post.copy()}
         for name in _SYNAPSE_FLOATS:
             out[name] = getattr(self, name).copy()
         return out
 
     def state(self) -> dict[str, Any]:
+        """Fresh copies of the row and layer state (bias, traces, budget, counters)."""
         return {
             "bias": self.bias.copy(),
             "error_trace": self.error_trace.copy(),
@@ -222,7 +224,7 @@ class ReferenceLayer:
             "steps": self.steps,
         }
 
-    # ---- structural plasticity (DESIGN §5.2) -------------------------------------------------
+    # ---- structural plasticity (docs/rule.md) -------------------------------------------------
 
     def _compatible(self) -> np.ndarray:
         """(n_in, n_out) tag compatibility."""
@@ -294,10 +296,12 @@ class ReferenceLayer:
         return row_sum(per_synapse, self.post, self._slot, self.n_out, self._width)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(z, y)`: pre-activations and outputs for one input vector."""
         z = self.bias + self._row_sum(self.weight * x[self.pre])
         return z, phi(self.activation, z)
 
     def derivative(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """`phi'(z)` of the layer's activation, given `z` and `y = phi(z)`."""
         return dphi(self.activation, z, y)
 
     # ---- the rule (reference_rule.py reads as DESIGN §3) -------------------------------------
@@ -307,7 +311,7 @@ class ReferenceLayer:
         rule.step(self, x, e, involved, loss)
 
     def consolidate(self, strength: float = 1.0) -> None:
-        """§3.2 task-boundary consolidation of this layer."""
+        """Task-boundary consolidation of this layer (docs/rule.md)."""
         rule.consolidate(self, strength)
 
 
@@ -322,7 +326,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 class ReferenceNetwork:
-    """A stack of ``ReferenceLayer`` s with the engine's network-level step (DESIGN §4)."""
+    """A stack of ``ReferenceLayer`` s with the engine's network-level step (docs/rule.md, networks of layers)."""
 
     def __init__(self, layers: list[ReferenceLayer], config: dict[str, Any]):
         if not layers:
@@ -351,10 +355,12 @@ class ReferenceNetwork:
 
     @property
     def n_in(self) -> int:
+        """Width of the input vector."""
         return self.layers[0].n_in
 
     @property
     def n_out(self) -> int:
+        """Width of the output vector."""
         return self.layers[-1].n_out
 
     # ---- construction -----------------------------------------------------------------------
@@ -430,6 +436,7 @@ class ReferenceNetwork:
         return inputs, zs, ys
 
     def predict(self, x: Any, mask: Any = None) -> np.ndarray:
+        """Forward through every layer; same shapes and mask rule as `Network.predict`."""
         arr = np.asarray(x, dtype=F32)
         if arr.ndim == 2:
             out = np.zeros((arr.shape[0], self.n_out), dtype=F32)
@@ -484,6 +491,7 @@ class ReferenceNetwork:
             if layer.signal != "feedback":
                 continue  # frozen and contrastive hidden layers never learn here
             fb = layer.feedback
+            assert fb is not None  # every "feedback" layer has its matrix
             involved = np.any(fb[:, m] != 0, axis=1)
             back = np.zeros(layer.n_out, dtype=F32)
             for j in range(fb.shape[1]):  # F·e summed over outputs in order, in float32
@@ -512,14 +520,14 @@ class ReferenceNetwork:
         return pruned, grown
 
     def consolidate(self, strength: float = 1.0) -> None:
-        """§3.2 on every layer that learns: a frozen layer never changes, so it is skipped
+        """Consolidation on every layer that learns (docs/rule.md): a frozen layer never changes, so it is skipped
         (as the engine does)."""
         for layer in self.layers:
             if layer.signal != "frozen":
                 layer.consolidate(strength)
 
     def contrastive_step(self, x_pos: Any, x_neg: Any, layer: int = 0) -> tuple[float, float]:
-        """Target-free step of DESIGN §5.4 on layer ``layer``; inputs are network inputs and
+        """Target-free step of docs/rule.md on layer ``layer``; inputs are network inputs and
         pass through the layers below first. Returns ``(G+, G-)``."""
         if not 0 <= layer < len(self.layers):
             raise ValueError(f"layer must be in [0, {len(self.layers)}), got {layer}")

@@ -1,4 +1,4 @@
-"""Seeded data generators for the experiments of DESIGN.md §7.
+"""Seeded data generators for the experiments (docs/experiments.md).
 
 Every generator takes a ``numpy.random.Generator`` (or a seed) and nothing else random, so
 an experiment is reproducible from its seed.  Geometry is the engine's own (``lpn._lpn``,
@@ -10,13 +10,17 @@ inside the neighbourhood" (or, for the structural experiment, half outside it).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _lpn
 
 __all__ = [
+    "class_incremental_digits",
     "conflicting_tasks",
     "correlated_subspaces",
+    "digits_split",
     "distances",
     "gaussian_inputs",
     "interleaved_tags",
@@ -25,6 +29,7 @@ __all__ = [
     "local_linear_map",
     "neighbourhood",
     "partitioned_maps",
+    "permuted_digits",
     "positions",
     "rng_of",
     "split_digits",
@@ -33,6 +38,7 @@ __all__ = [
 
 
 def rng_of(seed_or_rng) -> np.random.Generator:
+    """A numpy Generator: `seed_or_rng` itself, or a new one seeded with it."""
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
     return np.random.default_rng(seed_or_rng)
@@ -92,6 +98,7 @@ def local_linear_map(n_in, n_out, support, rng, scale=1.0) -> np.ndarray:
 
 
 def gaussian_inputs(n, n_in, rng) -> np.ndarray:
+    """`n` standard-normal input vectors of width `n_in`, float32."""
     return rng_of(rng).normal(0.0, 1.0, size=(n, n_in)).astype(np.float32)
 
 
@@ -103,6 +110,7 @@ def interleaved_tags(n: int, n_tags: int) -> np.ndarray:
 
 
 def tag_masks(tags, n_tags: int) -> list[np.ndarray]:
+    """One boolean output mask per tag `0..n_tags-1`: `mask[k] = (tags == k)`."""
     tags = np.asarray(tags)
     return [tags == k for k in range(n_tags)]
 
@@ -252,3 +260,94 @@ def split_digits(rng, n_tasks=5, test_fraction=0.3):
             "x_test": X[te], "y_test": np.array([lab[int(c)] for c in y[te]]),
         })
     return tasks
+
+
+# ------------------------------------------------- digits without task labels (§8)
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32)
+    X.setflags(write=False)  # cached: callers index it (copies), never write it
+    y = d.target.astype(np.int64)
+    y.setflags(write=False)
+    return X, y
+
+
+def digits_split(rng, test_fraction=0.3):
+    """scikit-learn's digits in ``[0, 1]``, one stratified seeded train/test split.
+
+    Returns ``x_train, y_train, x_test, y_test`` with the original labels 0-9.
+    """
+    rng = rng_of(rng)
+    X, y = _digits()
+    tr, te = [], []
+    for c in range(10):
+        idx = rng.permutation(np.where(y == c)[0])
+        n_te = round(test_fraction * idx.size)
+        te.append(idx[:n_te])
+        tr.append(idx[n_te:])
+    tr = rng.permutation(np.concatenate(tr))
+    te = np.concatenate(te)
+    return X[tr], y[tr], X[te], y[te]
+
+
+def class_incremental_digits(rng, n_tasks=5, fraction=1.0, blur=0.0):
+    """The digits as a single-head class-incremental stream: task k holds classes
+    ``2k, 2k+1``; labels stay 0-9 and no task id is given to the learner.
+
+    ``fraction < 1`` keeps that share of each task's training samples (small forms).
+    ``blur > 0`` makes the boundaries task-free: every training sample gets the sort key
+    ``task + U(-blur, blur)`` and the stream is ordered by it, so neighbouring tasks overlap
+    and no step marks a switch.  ``ends[i]`` is the stream position where task ``i``
+    nominally ends (where the result matrix's row ``i`` is measured).
+
+    Returns ``{"x", "y", "task", "ends", "tests": [(x_test, y_test) per task]}``.
+    """
+    rng = rng_of(rng)
+    if 10 % n_tasks:
+        raise ValueError("n_tasks must divide 10")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    per = 10 // n_tasks
+    xtr, ytr, xte, yte = digits_split(rng)
+    task_of = ytr // per
+    keep = []
+    for k in range(n_tasks):
+        idx = np.where(task_of == k)[0]
+        keep.append(idx[: max(per, round(fraction * idx.size))])
+    order = np.concatenate(keep)
+    key = task_of[order] + (rng.uniform(-blur, blur, size=order.size) if blur > 0 else 0.0)
+    order = order[np.argsort(key, kind="stable")]
+    sizes = [k.size for k in keep]
+    return {
+        "x": xtr[order], "y": ytr[order], "task": task_of[order],
+        "ends": np.cumsum(sizes).tolist(),
+        "tests": [(xte[yte // per == k], yte[yte // per == k]) for k in range(n_tasks)],
+    }
+
+
+def permuted_digits(rng, n_tasks=5, fraction=1.0):
+    """Domain-incremental digits: task k applies a fixed pixel permutation (task 0 the
+    identity) to all ten classes; one 10-way head, no task id.
+
+    Returns the same dict as :func:`class_incremental_digits` plus ``perms``.
+    """
+    rng = rng_of(rng)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    xtr, ytr, xte, yte = digits_split(rng)
+    n = max(10, round(fraction * ytr.size))
+    perms = [np.arange(64)] + [rng.permutation(64) for _ in range(n_tasks - 1)]
+    xs, ys, ts, tests = [], [], [], []
+    for k, p in enumerate(perms):
+        idx = rng.permutation(ytr.size)[:n]
+        xs.append(xtr[idx][:, p])
+        ys.append(ytr[idx])
+        ts.append(np.full(n, k))
+        tests.append((xte[:, p], yte))
+    return {
+        "x": np.concatenate(xs), "y": np.concatenate(ys), "task": np.concatenate(ts),
+        "ends": [n * (k + 1) for k in range(n_tasks)], "tests": tests, "perms": perms,
+    }

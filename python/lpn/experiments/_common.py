@@ -2,37 +2,61 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import sys
+from typing import Any, Dict, Iterator, Mapping, Optional
+
 import numpy as np
 
 from ..baselines import MLP
+from ..config import LearnConfig
 
 
 class Bar:
-    """A tqdm bar when ``progress`` is on, a no-op otherwise.
+    """A tqdm bar when ``progress`` is on and stderr is a terminal, a no-op otherwise.
 
     Experiments declare their total work (in learning steps) once and tick as they go, so
-    the CLI shows one honest bar per experiment.
+    the CLI shows one honest bar per experiment.  The bar is created at the first
+    :meth:`add_total`, so it never prints an empty ``0step`` line, and nothing is written
+    when stderr is a file or a pipe (logs stay clean).
     """
 
     def __init__(self, desc: str, progress: bool):
+        self._desc = desc
+        self._on = bool(progress) and _stderr_is_terminal()
         self._bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=0, desc=desc, unit="step", leave=True, dynamic_ncols=True)
 
     def add_total(self, n: int) -> None:
-        if self._bar is not None:
+        """Add ``n`` steps of planned work (creates the bar on first call)."""
+        if not self._on:
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=int(n), desc=self._desc, unit="step", leave=True,
+                             dynamic_ncols=True)
+        else:
             self._bar.total += int(n)
             self._bar.refresh()
 
     def update(self, n: int) -> None:
+        """Record ``n`` finished steps."""
         if self._bar is not None:
             self._bar.update(int(n))
 
     def close(self) -> None:
+        """Finish the bar (no-op when none was drawn)."""
         if self._bar is not None:
             self._bar.close()
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def rel_mse(pred, target, mask=None) -> float:
@@ -81,3 +105,56 @@ def mlp(n_in, n_out, seed, **kw) -> MLP:
     kw.setdefault("lr", 0.1)
     return MLP(n_in, n_out, seed=seed, **kw)
 
+
+
+# -- config overrides (sweeps) -------------------------------------------------------------
+# `experiments.run(..., overrides=...)` sets these for the duration of one run; every
+# experiment builds its LearnConfig through `learn_config`, which applies them on top of the
+# experiment's own settings. A context variable, so concurrent runs in threads stay apart.
+_OVERRIDES: contextvars.ContextVar[Optional[Dict[str, Any]]] = contextvars.ContextVar(
+    "lpn_experiment_overrides", default=None)
+_APPLIED: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
+    "lpn_experiment_overrides_applied", default=None)
+
+
+def check_overrides(overrides: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """`overrides` as a plain dict of LearnConfig fields, each value validated by LearnConfig;
+    a ValueError naming unknown fields."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides must be a dict of LearnConfig fields, got "
+                        f"{type(overrides).__name__}")
+    known = {f.name for f in dataclasses.fields(LearnConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown LearnConfig field(s) in overrides: {', '.join(unknown)}; "
+                         f"expected some of {', '.join(sorted(known))}")
+    out = dict(overrides)
+    LearnConfig().replace(**out)  # validates every value
+    return out
+
+
+@contextlib.contextmanager
+def config_overrides(overrides: Mapping[str, Any]) -> Iterator[list]:
+    """Apply `overrides` to every `learn_config` call inside the block; yields a list that
+    collects each LearnConfig built, so the caller can see whether they were used."""
+    applied: list = []
+    tok_o = _OVERRIDES.set(dict(overrides))
+    tok_a = _APPLIED.set(applied)
+    try:
+        yield applied
+    finally:
+        _OVERRIDES.reset(tok_o)
+        _APPLIED.reset(tok_a)
+
+
+def learn_config(**fields: Any) -> LearnConfig:
+    """The experiment's `LearnConfig(**fields)` with the active overrides on top. Every
+    experiment builds its config here, so `run(..., overrides=...)` reaches all of them."""
+    over = _OVERRIDES.get()
+    cfg = LearnConfig(**{**fields, **over}) if over else LearnConfig(**fields)
+    applied = _APPLIED.get()
+    if applied is not None:
+        applied.append(cfg)
+    return cfg

@@ -14,6 +14,9 @@ CONFLICT_RATIO = 1.5  # the default
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     tk = C.make_tasks(seed, quick)
     n = C.steps_per_run(tk)
     bar.add_total(3 * n)
@@ -22,13 +25,21 @@ def run(seed: int, quick: bool, bar) -> dict:
                     replay_on_conflict=True, conflict_ratio=CONFLICT_RATIO)
     base = C.run_mlp(tk, seed, bar, replay_capacity=CAPACITY, replay=1)
     red = metrics.relative_reduction(ctrl["forgetting_a"], rep["forgetting_a"])
+    b_learned = rep["err_b_after_b"] <= C.B_BOUND
+    kept = rep["forgetting_a"] <= base["forgetting_a"]
     return {
         "lpn": rep["forgetting_a"],
         "baseline": base["forgetting_a"],
         "criterion": f"forgetting with conflict replay >= 50% lower than the control (control "
-                     f"{ctrl['forgetting_a']:.3g}); baseline = replay-MLP, same buffer size",
-        "passed": bool(red >= 0.5),
+                     f"{ctrl['forgetting_a']:.3g}) AND B learned (rel. error <= {C.B_BOUND:g}; "
+                     f"LPN {rep['err_b_after_b']:.3g}) AND forgetting <= the best dense "
+                     f"baseline's (replay-MLP, same buffer: {base['forgetting_a']:.3g}, B error "
+                     f"{base['err_b_after_b']:.3g})",
+        "passed": bool(red >= 0.5 and b_learned and kept),
         "details": {
+            "b_bound": C.B_BOUND,
+            "b_learned": bool(b_learned),
+            "forgetting_le_best_dense": bool(kept),
             "capacity": CAPACITY, "replay_per_conflict": REPLAY,
             "conflict_ratio": CONFLICT_RATIO,
             "control_forgetting_a": ctrl["forgetting_a"],

@@ -15,7 +15,7 @@ import numpy as np
 import lpn
 
 from .. import metrics, tasks
-from ._common import learn_in_chunks, mlp
+from ._common import learn_config, learn_in_chunks, mlp
 
 NAME = "split_digits"
 METRIC = "ACC (task-incremental, mean final accuracy)"
@@ -25,6 +25,8 @@ HIDDEN_SHAPE = (16, 20)
 
 
 def build_lpn(seed, radius=0.3, lr=0.2, budget=0.3):
+    """The task-partitioned two-layer LPN used on split digits: one tag per task on the
+    hidden and output units, pixels readable by every task."""
     h, w = HIDDEN_SHAPE
     n_h = h * w
     shared = N_TASKS  # the pixels' tag, readable by every task's hidden units
@@ -41,7 +43,7 @@ def build_lpn(seed, radius=0.3, lr=0.2, budget=0.3):
     l2 = lpn.LayerSpec(n_h, 2 * N_TASKS, dims=2, radius=1.0, in_shape=(h, w),
                        out_shape=(2, N_TASKS), in_tags=hidden_tags.tolist(),
                        out_tags=out_tags.tolist())
-    cfg = lpn.LearnConfig(lr=lr, budget=budget)
+    cfg = learn_config(lr=lr, budget=budget)
     return lpn.Network([l1, l2], config=cfg, seed=seed), out_tags
 
 
@@ -66,6 +68,9 @@ def _sequence(model, tk, masks, bar, epochs, ewc=False):
 
 
 def run(seed: int, quick: bool, bar) -> dict:
+    """Run the experiment (see the module docstring); `bar` receives progress ticks.
+
+    Returns `lpn`, `baseline`, `criterion`, `passed`, `details` and `curves`."""
     rng = np.random.default_rng(seed)
     tk = tasks.split_digits(rng, n_tasks=N_TASKS)
     # --quick keeps the whole (small) data set: with fewer samples the comparison would be

@@ -1,0 +1,370 @@
+"""Continual learning on scikit-learn's digits without task labels.
+
+Shared by ``class_incremental_digits``, ``permuted_digits`` and ``task_free_digits``: one
+10-way head, no task id at test, one pass over the stream, the result matrix ``R[i, j]``
+(accuracy on task ``j``'s test set after the stream reached task ``i``'s nominal end).
+
+Learners (every one sees the very same stream, one online step per sample):
+
+* ``lpn``: 64 pixels on an 8x8 grid -> 256 local tanh units on a 16x16 grid (radius 0.3)
+  -> 10 linear outputs reading every hidden unit; hidden layers learn from fixed random
+  feedback (docs/rule-notes.md).  The *readout* is a local classification error: the output
+  error is ``onehot - softmax(z)`` (local: each output needs only the 10 logits), restricted
+  to the classes seen in the last ``WINDOW`` new samples so that a new class's samples do
+  not push every absent (old) class down; replayed samples use all classes.  The engine's
+  output error is ``t - y`` on a linear output, so the step passes the target
+  ``t = z + m * (onehot - softmax_m(z))`` with ``z`` the current logits: the engine then
+  applies exactly the softmax error (no autodiff, no engine change).  Consolidation is the
+  engine's task-free ``auto_consolidate_every``.
+* ``lpn_replay``: the same plus a replay buffer of ``BUFFER`` samples and ``REPLAY`` replayed
+  steps per new sample.  Replay lives here, not in the engine's reservoir, because a stored
+  target would be stale under the softmax readout (it depends on the logits at storage
+  time); each replayed step recomputes it.  The buffer policy is class-balanced reservoir
+  sampling (Chrysakis & Moens 2020: a new sample evicts one of the most frequent class);
+  the ablation's "replay policy off" is plain reservoir sampling, what ER uses.
+* ``lpn_joint``: ``lpn`` on the shuffled stream (LPN's i.i.d. ceiling).
+* dense baselines (:mod:`lpn.baselines`, softmax cross-entropy, SGD): fine-tuning, EWC,
+  SI (both told the task boundaries; in the task-free stream they consolidate every
+  ``PERIOD`` steps on the last ``PERIOD`` samples, since no boundary exists), experience
+  replay with LPN's buffer size and replay count, and joint i.i.d. training.
+
+Hyper-parameters: every learner has a grid of ``GRID_SIZE`` points (see ``GRIDS``), each
+run once on a validation seed (``seed + 1000``: another split, init and stream order); the
+best by ACC is then run on ``SEEDS`` seeds.  ``--quick`` runs the first grid point only, on
+a quarter of the data (4 % for the permuted stream) and ``QUICK_SEEDS`` seeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+import lpn
+
+from .. import metrics
+from ..baselines import MLP, softmax
+from ._common import learn_config
+
+N_TASKS = 5
+N_CLASSES = 10
+BUFFER = 200
+REPLAY = 1
+WINDOW = 50
+PERIOD = 100  # task-free EWC/SI: consolidate every PERIOD steps on the last PERIOD samples
+CONSOLIDATE_EVERY = 100
+SEEDS = 3
+QUICK_SEEDS = 2
+VAL_OFFSET = 1000
+QUICK_FRACTION = 0.25
+
+
+def _grid(**axes):
+    keys = list(axes)
+    return [dict(zip(keys, v)) for v in itertools.product(*(axes[k] for k in keys))]
+
+
+# The first point of each grid is what --quick runs.
+_LPN_GRID = _grid(lr=[0.5, 0.2], budget=[1.0, 0.3])
+_MLP_GRID = _grid(lr=[0.03, 0.1], hidden=[128, 256])
+GRIDS = {
+    "lpn": _LPN_GRID,
+    "lpn_replay": _LPN_GRID,
+    "lpn_joint": _LPN_GRID,
+    "finetune": _MLP_GRID,
+    "ewc": _grid(lr=[0.03, 0.1], ewc_lambda=[100.0, 1000.0]),
+    "si": _grid(lr=[0.03, 0.1], si_c=[1.0, 10.0]),
+    "er": _MLP_GRID,
+    "joint": _MLP_GRID,
+}
+GRID_SIZE = 4
+assert all(len(g) == GRID_SIZE for g in GRIDS.values())
+DENSE = ("finetune", "ewc", "si", "er")
+ABLATIONS = ("trails", "adaptive_budget", "consolidation", "replay_policy", "readout")
+
+
+# ------------------------------------------------------------------------------ learners
+class LPNLearner:
+    """The LPN classifier of this module (see the module docstring)."""
+
+    def __init__(self, seed, lr=0.2, budget=0.3, radius=0.3, replay=0, off=()):
+        unknown = set(off) - set(ABLATIONS)
+        if unknown:
+            raise ValueError(f"unknown ablation {sorted(unknown)}; expected {ABLATIONS}")
+        self.off = frozenset(off)
+        cfg = {"lr": lr, "budget": budget}
+        if "trails" in self.off:
+            # g = 1 everywhere and no short-trail bonus while expanding.
+            cfg.update(kappa_short=0.0, kappa_long=0.0, beta=0.0)
+        if "adaptive_budget" in self.off:
+            cfg.update(budget_min=budget, budget_max=budget)
+        if "consolidation" not in self.off:
+            cfg.update(auto_consolidate_every=CONSOLIDATE_EVERY)
+        h = 16
+        l1 = lpn.LayerSpec(64, h * h, dims=2, radius=radius, in_shape=(8, 8), out_shape=(h, h),
+                           activation="tanh")
+        l2 = lpn.LayerSpec(h * h, N_CLASSES, dims=2, radius=1.0, in_shape=(h, h),
+                           out_shape=(2, 5))
+        self.net = lpn.Network([l1, l2], config=learn_config(**cfg), seed=seed)
+        self.softmax = "readout" not in self.off
+        self.replay = int(replay)
+        self.balanced = "replay_policy" not in self.off
+        self.rng = np.random.default_rng(seed + 7)
+        self.buf_x, self.buf_y = [], []
+        self.seen = 0
+        self.seen_by_class = np.zeros(N_CLASSES, dtype=np.int64)
+        self.recent = []
+
+    def predict(self, X):
+        """The 10 logits for one image or a batch."""
+        return np.asarray(self.net.predict(X))
+
+    def _step(self, x, y, mask):
+        onehot = np.zeros(N_CLASSES, dtype=np.float32)
+        onehot[y] = 1.0
+        if not self.softmax:
+            self.net.learn(x, onehot)
+            return
+        z = np.asarray(self.net.predict(x), dtype=np.float64)
+        m = np.ones(N_CLASSES, dtype=bool) if mask is None else mask
+        p = softmax(np.where(m, z, -np.inf))
+        t = (z + np.where(m, onehot - p, 0.0)).astype(np.float32)
+        self.net.learn(x, t, mask=None if mask is None or mask.all() else mask)
+
+    def _offer(self, x, y):
+        self.seen += 1
+        self.seen_by_class[y] += 1
+        if len(self.buf_y) < BUFFER:
+            self.buf_x.append(x)
+            self.buf_y.append(y)
+            return
+        if not self.balanced:
+            k = int(self.rng.integers(self.seen))
+            if k < BUFFER:
+                self.buf_x[k], self.buf_y[k] = x, y
+            return
+        counts = np.bincount(self.buf_y, minlength=N_CLASSES)
+        largest = np.flatnonzero(counts == counts.max())
+        if y not in largest:
+            # Evict a random sample of (one of) the most frequent class(es).
+            c = int(largest[self.rng.integers(largest.size)])
+            cand = np.flatnonzero(np.asarray(self.buf_y) == c)
+        else:
+            # Own class is among the largest: reservoir sampling within the class.
+            if self.rng.random() >= counts[y] / self.seen_by_class[y]:
+                return
+            cand = np.flatnonzero(np.asarray(self.buf_y) == y)
+        k = int(cand[self.rng.integers(cand.size)])
+        self.buf_x[k], self.buf_y[k] = x, y
+
+    def learn_one(self, x, y):
+        """One new sample (label ``y``): its step, then the replayed steps, then the buffer."""
+        y = int(y)
+        self.recent.append(y)
+        if len(self.recent) > WINDOW:
+            self.recent.pop(0)
+        mask = None
+        if self.softmax:
+            mask = np.zeros(N_CLASSES, dtype=bool)
+            mask[self.recent] = True
+        self._step(x, y, mask)
+        if self.replay and self.buf_y:
+            for _ in range(self.replay):
+                k = int(self.rng.integers(len(self.buf_y)))
+                self._step(self.buf_x[k], self.buf_y[k], None)
+        if self.replay:
+            self._offer(x, y)
+
+    def learn(self, X, Y):
+        """The samples in order, one online step each (plus replays)."""
+        for x, y in zip(X, Y):
+            self.learn_one(x, y)
+
+
+class DenseLearner:
+    """An MLP baseline behind the same ``learn(X, Y)`` / ``predict`` / ``boundary`` calls."""
+
+    def __init__(self, seed, kind, lr, hidden=128, ewc_lambda=0.0, si_c=0.0):
+        kw = {"hidden": (int(hidden),), "lr": lr, "loss": "softmax", "seed": seed}
+        if kind == "ewc":
+            kw["ewc_lambda"] = ewc_lambda
+        if kind == "si":
+            kw["si_c"] = si_c
+        if kind == "er":
+            kw.update(replay_capacity=BUFFER, replay=REPLAY)
+        self.kind = kind
+        self.model = MLP(64, N_CLASSES, **kw)
+
+    def predict(self, X):
+        """Class probabilities for one image or a batch."""
+        return np.asarray(self.model.predict(X))
+
+    def learn(self, X, Y):
+        """One SGD step per sample (plus ER's replays), labels as one-hot targets."""
+        T = np.eye(N_CLASSES, dtype=np.float32)[np.asarray(Y)]
+        self.model.learn(X, T)
+
+    def boundary(self, X, Y):
+        """A task boundary: EWC adds its Fisher from ``X, Y``, SI its importance."""
+        if self.kind in ("ewc", "si"):
+            self.model.end_task(X, np.eye(N_CLASSES)[np.asarray(Y)])
+
+
+def make(method, seed, params, off=()):
+    """A fresh learner of ``method`` (a key of ``GRIDS``) at grid point ``params``."""
+    if method.startswith("lpn"):
+        return LPNLearner(seed, replay=REPLAY if method == "lpn_replay" else 0, off=off,
+                          **params)
+    return DenseLearner(seed, "finetune" if method == "joint" else method, **params)
+
+
+# ------------------------------------------------------------------------------ protocol
+def run_stream(model, stream, task_free=False, shuffle_seed=None):
+    """Feed the stream; return the T x T accuracy matrix."""
+    X, Y, ends = stream["x"], stream["y"], stream["ends"]
+    tests = stream["tests"]
+    T = len(ends)
+    R = np.zeros((T, T))
+
+    def evaluate(i):
+        for j, (xt, yt) in enumerate(tests):
+            R[i, j] = float((model.predict(xt).argmax(1) == yt).mean())
+
+    if shuffle_seed is not None:  # joint i.i.d. training: one shuffled pass, judged at the end
+        order = np.random.default_rng(shuffle_seed).permutation(len(Y))
+        model.learn(X[order], Y[order])
+        evaluate(T - 1)
+        R[:-1] = R[-1]
+        return R
+    start = 0
+    for i, end in enumerate(ends):
+        if task_free and isinstance(model, DenseLearner):
+            # No boundaries: EWC/SI consolidate on a fixed period of the stream.
+            for a in range(start, end, PERIOD):
+                b = min(end, a + PERIOD)
+                model.learn(X[a:b], Y[a:b])
+                if b - a == PERIOD:
+                    model.boundary(X[a:b], Y[a:b])
+        else:
+            model.learn(X[start:end], Y[start:end])
+            if isinstance(model, DenseLearner):
+                model.boundary(X[start:end], Y[start:end])
+        evaluate(i)
+        start = end
+    return R
+
+
+def one_run(method, seed, params, make_stream, task_free, off=()):
+    """One learner on the stream of ``seed``; the joint learners get it shuffled."""
+    stream = make_stream(seed)
+    model = make(method, seed, params, off)
+    joint = method in ("joint", "lpn_joint")
+    return run_stream(model, stream, task_free, shuffle_seed=seed + 1 if joint else None)
+
+
+def evaluate_all(make_stream, seed, quick, bar, task_free=False, methods=None):
+    """Grid search on the validation seed, then ``SEEDS`` seeds and the ablation.
+
+    Returns a JSON-ready dict: per method the chosen parameters, per-seed summaries and
+    mean/spread of ACC, BWT, forgetting and plasticity; the ablation table.
+    """
+    # The matrices here are tiny (at most 540 x 256): a multi-threaded BLAS only adds
+    # wake-up latency (measured 40 ms per MLP test-set predict on a busy 2-core machine, vs
+    # < 1 ms on one thread).  threadpoolctl ships with scikit-learn, which the data needs.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _evaluate_all(make_stream, seed, quick, bar, task_free, methods)
+
+
+def _evaluate_all(make_stream, seed, quick, bar, task_free, methods):
+    methods = tuple(GRIDS) if methods is None else tuple(methods)
+    seeds = [seed + k for k in range(QUICK_SEEDS if quick else SEEDS)]
+    n_steps = len(make_stream(seed)["y"])
+    grid_runs = sum(1 if quick else len(GRIDS[m]) for m in methods)
+    bar.add_total(n_steps * (grid_runs * (0 if quick else 1) + len(methods) * SEEDS
+                             + len(ABLATIONS) * SEEDS))
+    out = {"methods": {}, "ablation": {}, "seeds": seeds, "grid": {}}
+    for m in methods:
+        grid = GRIDS[m][:1] if quick else GRIDS[m]
+        if len(grid) > 1:
+            scores = []
+            for p in grid:
+                R = one_run(m, seed + VAL_OFFSET, p, make_stream, task_free)
+                scores.append(metrics.acc(R))
+                bar.update(n_steps)
+            best = grid[int(np.argmax(scores))]
+            out["grid"][m] = {"points": grid, "val_acc": scores}
+        else:
+            best = grid[0]
+        runs = []
+        for s in seeds:
+            runs.append(metrics.summary(one_run(m, s, best, make_stream, task_free)))
+            bar.update(n_steps)
+        out["methods"][m] = _aggregate(best, runs)
+    if "lpn_replay" in out["methods"]:
+        best = out["methods"]["lpn_replay"]["params"]
+        for a in ABLATIONS:
+            runs = []
+            for s in seeds:
+                runs.append(metrics.summary(one_run("lpn_replay", s, best, make_stream, task_free,
+                                                    off=(a,))))
+                bar.update(n_steps)
+            agg = _aggregate(best, runs)
+            agg["delta_acc"] = out["methods"]["lpn_replay"]["acc"]["mean"] - agg["acc"]["mean"]
+            out["ablation"][a] = agg
+    return out
+
+
+def _aggregate(params, runs):
+    agg = {"params": params, "runs": runs}
+    for k in ("acc", "bwt", "forgetting", "plasticity"):
+        agg[k] = metrics.mean_spread([r[k] for r in runs])
+    return agg
+
+
+def best_dense(res, names=DENSE):
+    """The dense baseline with the highest mean ACC among ``names``."""
+    return max(names, key=lambda k: res["methods"][k]["acc"]["mean"])
+
+
+def curves(res):
+    """Plot data: mean seen-task accuracy per learner and the ablation bars."""
+    c = {"models": [], "acc": [], "acc_std": [], "forgetting": [], "plasticity": []}
+    for m, agg in res["methods"].items():
+        c["models"].append(m)
+        c["acc"].append(agg["acc"]["mean"])
+        c["acc_std"].append(agg["acc"]["std"])
+        c["forgetting"].append(agg["forgetting"]["mean"])
+        c["plasticity"].append(agg["plasticity"]["mean"])
+        mats = np.array([r["matrix"] for r in agg["runs"]]).mean(0)
+        c[f"{m}_seen_acc"] = [float(mats[i, : i + 1].mean()) for i in range(mats.shape[0])]
+    c["ablation"] = list(res["ablation"])
+    c["ablation_acc"] = [res["ablation"][a]["acc"]["mean"] for a in res["ablation"]]
+    c["ablation_forgetting"] = [res["ablation"][a]["forgetting"]["mean"]
+                                for a in res["ablation"]]
+    return c
+
+
+def details(res):
+    """The flat ``details`` dict of a result: per learner and ablation, means and stds."""
+    d = {"seeds": res["seeds"], "buffer": BUFFER, "replay_per_sample": REPLAY,
+         "window": WINDOW, "grid": res["grid"]}
+    for m, agg in res["methods"].items():
+        d[f"{m}_params"] = agg["params"]
+        for k in ("acc", "bwt", "forgetting", "plasticity"):
+            d[f"{m}_{k}"] = agg[k]["mean"]
+            d[f"{m}_{k}_std"] = agg[k]["std"]
+        d[f"{m}_matrix_seed0"] = agg["runs"][0]["matrix"]
+    for a, agg in res["ablation"].items():
+        d[f"ablation_{a}_off_acc"] = agg["acc"]["mean"]
+        d[f"ablation_{a}_off_acc_std"] = agg["acc"]["std"]
+        d[f"ablation_{a}_off_forgetting"] = agg["forgetting"]["mean"]
+        d[f"ablation_{a}_delta_acc"] = agg["delta_acc"]
+    return d
+
+
+def fmt(res, m):
+    """``mean±std`` of learner ``m``'s ACC, for criterion strings."""
+    a = res["methods"][m]["acc"]
+    return f"{a['mean']:.3f}±{a['std']:.3f}"

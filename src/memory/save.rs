@@ -1,0 +1,317 @@
+//! The memory as one safetensors file, in the project's checkpoint format.
+//!
+//! Layout. `__metadata__` holds `format = "lpn-memory"`, `format_version`, `lpn_version` and
+//! `config` (the `MemoryConfig` as JSON). Tensors (1-D, little-endian):
+//!
+//! * `network` u8: the layer as an lpn network checkpoint (`checkpoint::to_bytes`, header
+//!   canonicalised)
+//! * `items.ids` u64, `items.vectors` f32 `[n·dim]`, `items.uses` u32, `items.last_access` f64,
+//!   `items.tier` u8, in storage order
+//! * `links.a`, `links.b` u64 and `links.weight` f32: each link once, `a < b`, ascending
+//! * `log.ids` u64 and `log.kinds` u8: what the layer learned, in order
+//! * `next_id` u64 `[1]`
+//!
+//! Codes and the projection are recomputed (both are pure functions of the seed and the stored
+//! vectors), so they cannot disagree with what was saved.
+//!
+//! Bytes are deterministic: safetensors orders tensors by name, and the JSON header is rewritten
+//! with sorted keys (safetensors writes its metadata map in hash order).
+use super::{MemoryConfig, RecallMemory, Tier, LOG_LEARN, LOG_REHEARSE};
+use crate::checkpoint;
+use crate::error::{value_err, LpnError, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{HashMap, HashSet};
+
+pub const FORMAT: &str = "lpn-memory";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Rewrite a safetensors header with sorted keys; the data section is untouched.
+pub fn canonical(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote a JSON header");
+    // serde_json's map is ordered by key, so this prints every object sorted.
+    let mut h = serde_json::to_string(&header)
+        .expect("a JSON value prints")
+        .into_bytes();
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + h.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+fn le<T: Copy, const W: usize>(v: &[T], f: impl Fn(T) -> [u8; W]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * W);
+    for &x in v {
+        out.extend_from_slice(&f(x));
+    }
+    out
+}
+
+pub fn to_bytes(m: &RecallMemory) -> Vec<u8> {
+    let triples = m.links.triples();
+    let mut t: Vec<(&str, Dtype, Vec<u8>)> = vec![
+        (
+            "network",
+            Dtype::U8,
+            canonical(checkpoint::to_bytes(&m.net)),
+        ),
+        ("items.ids", Dtype::U64, le(&m.ids, u64::to_le_bytes)),
+        (
+            "items.vectors",
+            Dtype::F32,
+            le(&m.vectors, f32::to_le_bytes),
+        ),
+        ("items.uses", Dtype::U32, le(&m.uses, u32::to_le_bytes)),
+        (
+            "items.last_access",
+            Dtype::F64,
+            le(&m.last_access, f64::to_le_bytes),
+        ),
+        ("items.tier", Dtype::U8, m.tier.clone()),
+        (
+            "links.a",
+            Dtype::U64,
+            le(
+                &triples.iter().map(|x| x.0).collect::<Vec<_>>(),
+                u64::to_le_bytes,
+            ),
+        ),
+        (
+            "links.b",
+            Dtype::U64,
+            le(
+                &triples.iter().map(|x| x.1).collect::<Vec<_>>(),
+                u64::to_le_bytes,
+            ),
+        ),
+        (
+            "links.weight",
+            Dtype::F32,
+            le(
+                &triples.iter().map(|x| x.2).collect::<Vec<_>>(),
+                f32::to_le_bytes,
+            ),
+        ),
+        (
+            "log.ids",
+            Dtype::U64,
+            le(
+                &m.log.iter().map(|x| x.0).collect::<Vec<_>>(),
+                u64::to_le_bytes,
+            ),
+        ),
+        ("log.kinds", Dtype::U8, m.log.iter().map(|x| x.1).collect()),
+        ("next_id", Dtype::U64, m.next_id.to_le_bytes().to_vec()),
+    ];
+    let views: Vec<(&str, TensorView<'_>)> = t
+        .iter_mut()
+        .map(|(name, dtype, data)| {
+            let n = data.len() / dtype.bitsize().div_ceil(8);
+            (
+                *name,
+                TensorView::new(*dtype, vec![n], data).expect("lengths match dtypes"),
+            )
+        })
+        .collect();
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    meta.insert(
+        "lpn_version".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    meta.insert(
+        "config".to_string(),
+        serde_json::to_string(&m.cfg).expect("config is plain data"),
+    );
+    canonical(safetensors::serialize(views, Some(meta)).expect("tensors are well formed"))
+}
+
+fn bad<T>(msg: impl Into<String>) -> Result<T> {
+    value_err(format!("invalid lpn memory file: {}", msg.into()))
+}
+
+fn tensor<'a>(st: &SafeTensors<'a>, name: &str, dtype: Dtype) -> Result<TensorView<'a>> {
+    let t = st
+        .tensor(name)
+        .or_else(|_| bad(format!("tensor {name} is missing")))?;
+    if t.dtype() != dtype || t.shape().len() != 1 {
+        return bad(format!(
+            "tensor {name} is {:?} {:?}, expected 1-D {dtype:?}",
+            t.dtype(),
+            t.shape()
+        ));
+    }
+    Ok(t)
+}
+
+fn read<T, const W: usize>(
+    st: &SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+    len: Option<usize>,
+    f: impl Fn([u8; W]) -> T,
+) -> Result<Vec<T>> {
+    let t = tensor(st, name, dtype)?;
+    let n = t.shape()[0];
+    if let Some(want) = len {
+        if n != want {
+            return bad(format!("tensor {name} has {n} elements, expected {want}"));
+        }
+    }
+    Ok(t.data()
+        .chunks_exact(W)
+        .map(|c| f(c.try_into().expect("W bytes")))
+        .collect())
+}
+
+/// A memory from `to_bytes` output, or a `Value` error naming what is wrong.
+pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
+    let st = SafeTensors::deserialize(data).map_err(|e| {
+        LpnError::Value(format!(
+            "not a readable lpn memory file (safetensors: {e}); is it truncated or corrupted?"
+        ))
+    })?;
+    let (_, header) =
+        SafeTensors::read_metadata(data).map_err(|e| LpnError::Value(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    match meta.get("format") {
+        Some(f) if f == FORMAT => {}
+        other => {
+            return value_err(format!(
+                "not an lpn memory file: format is {other:?}, expected {FORMAT:?}"
+            ))
+        }
+    }
+    let version = meta
+        .get("format_version")
+        .map_or("<missing>", |s| s.as_str());
+    if version != FORMAT_VERSION.to_string() {
+        return value_err(format!(
+            "lpn memory format version {version} is not supported: this lpn reads version {FORMAT_VERSION}"
+        ));
+    }
+    let cfg: MemoryConfig = serde_json::from_str(
+        meta.get("config")
+            .map_or_else(|| bad("__metadata__ has no \"config\" entry"), Ok)?,
+    )
+    .map_err(|e| LpnError::Value(format!("invalid lpn memory file: config: {e}")))?;
+    cfg.validate().or_else(|e| bad(format!("config: {e}")))?;
+    let mut m = RecallMemory::new(cfg)?;
+    let dim = m.cfg.dim;
+
+    let ids = read(&st, "items.ids", Dtype::U64, None, u64::from_le_bytes)?;
+    let n = ids.len();
+    let vectors = read(
+        &st,
+        "items.vectors",
+        Dtype::F32,
+        Some(n * dim),
+        f32::from_le_bytes,
+    )?;
+    let uses = read(&st, "items.uses", Dtype::U32, Some(n), u32::from_le_bytes)?;
+    let last = read(
+        &st,
+        "items.last_access",
+        Dtype::F64,
+        Some(n),
+        f64::from_le_bytes,
+    )?;
+    let tier = read(&st, "items.tier", Dtype::U8, Some(n), |b: [u8; 1]| b[0])?;
+    let mut index = HashMap::with_capacity(n);
+    for (i, &id) in ids.iter().enumerate() {
+        if id == u64::MAX || index.insert(id, i).is_some() {
+            return bad(format!("item id {id} is reserved or repeated"));
+        }
+    }
+    if let Some(k) = vectors.iter().position(|v| !v.is_finite()) {
+        return bad(format!("item vector {} holds {}", k / dim, vectors[k]));
+    }
+    if let Some(r) = vectors
+        .chunks_exact(dim)
+        .position(|r| r.iter().all(|&v| v == 0.0))
+    {
+        return bad(format!("item vector {r} is all zeros"));
+    }
+    if let Some(i) = (0..n).find(|&i| Tier::from_u8(tier[i]).is_none() || !last[i].is_finite()) {
+        return bad(format!(
+            "item {} has tier {} and last access {}",
+            ids[i], tier[i], last[i]
+        ));
+    }
+    let la = read(&st, "links.a", Dtype::U64, None, u64::from_le_bytes)?;
+    let lb = read(
+        &st,
+        "links.b",
+        Dtype::U64,
+        Some(la.len()),
+        u64::from_le_bytes,
+    )?;
+    let lw = read(
+        &st,
+        "links.weight",
+        Dtype::F32,
+        Some(la.len()),
+        f32::from_le_bytes,
+    )?;
+    for k in 0..la.len() {
+        let ok = la[k] < lb[k]
+            && index.contains_key(&la[k])
+            && index.contains_key(&lb[k])
+            && (0.0..=1.0).contains(&lw[k]);
+        if !ok {
+            return bad(format!(
+                "link {} - {} ({}) is not valid",
+                la[k], lb[k], lw[k]
+            ));
+        }
+        m.links.set(la[k], lb[k], lw[k]);
+    }
+    let log_ids = read(&st, "log.ids", Dtype::U64, None, u64::from_le_bytes)?;
+    let kinds = read(
+        &st,
+        "log.kinds",
+        Dtype::U8,
+        Some(log_ids.len()),
+        |b: [u8; 1]| b[0],
+    )?;
+    let mut rehearsed = HashSet::new();
+    for (&id, &kind) in log_ids.iter().zip(&kinds) {
+        let known = index.contains_key(&id);
+        let kind_ok = kind == LOG_LEARN || (kind == LOG_REHEARSE && rehearsed.insert(id));
+        if !(known && kind_ok) {
+            return bad(format!("log entry ({id}, {kind}) is not valid"));
+        }
+    }
+    let next_id = read(&st, "next_id", Dtype::U64, Some(1), u64::from_le_bytes)?[0];
+    if ids.iter().any(|&id| id >= next_id) {
+        return bad(format!("next_id {next_id} is not above every stored id"));
+    }
+    let net_bytes = tensor(&st, "network", Dtype::U8)?;
+    let net = checkpoint::from_bytes(net_bytes.data()).or_else(|e| bad(format!("network: {e}")))?;
+    let cd = m.cfg.code_dim;
+    if net.n_in() != cd || net.n_out() != cd {
+        return bad(format!(
+            "the network maps {} -> {}, expected code_dim {cd} -> {cd}",
+            net.n_in(),
+            net.n_out()
+        ));
+    }
+    if st.names().len() != 12 {
+        return bad(format!("expected 12 tensors, found {}", st.names().len()));
+    }
+    m.codes = m.project(&vectors, n);
+    m.net = net;
+    m.ids = ids;
+    m.vectors = vectors;
+    m.uses = uses;
+    m.last_access = last;
+    m.tier = tier;
+    m.index = index;
+    m.log = log_ids.into_iter().zip(kinds).collect();
+    m.next_id = next_id;
+    Ok(m)
+}
