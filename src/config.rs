@@ -372,7 +372,7 @@ impl LearnConfig {
                 value_err(format!("{name} must be a finite number >= 0, got {v}"))
             }
         };
-        // docs/rule.md, update step 4: the normalised updates are stable for 0 < η < 2; at 2 and above
+        // docs/rule.md, update step 4: normalised updates are stable for 0 < η < 2; at 2 and above
         // they overshoot and grow without bound (NaN within tens of steps).
         let stable = |name: &str, v: f32| -> Result<()> {
             if (0.0..2.0).contains(&v) {

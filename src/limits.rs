@@ -12,7 +12,7 @@ use crate::config::{LayerSpec, LearnConfig};
 use crate::error::{value_err, Result};
 
 /// Most replays per new sample that `learn(replay=...)` accepts. Replay is a handful of steps
-/// per sample in every use DESIGN §5.3 describes; the bound keeps one sample's work (and so the
+/// per sample in every use docs/rule.md (replay) describes; the bound keeps one sample's work (and so the
 /// time until a `KeyboardInterrupt` is seen) bounded.
 pub const MAX_REPLAY: usize = 1000;
 
