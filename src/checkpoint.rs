@@ -190,7 +190,29 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
     );
     let refs: Vec<(&str, &Owned)> = w.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     // Names are unique and shapes match their data by construction, so this cannot fail.
-    safetensors::serialize(refs, Some(meta)).expect("checkpoint tensors are well formed")
+    let bytes =
+        safetensors::serialize(refs, Some(meta)).expect("checkpoint tensors are well formed");
+    canonical_header(bytes)
+}
+
+/// The same file with its JSON header written with every object's keys sorted. safetensors
+/// writes `__metadata__` in hash-map order, which differs from call to call; same state must
+/// give the same bytes (content hashes, dedup, caching). Offsets are relative to the end of the
+/// header, so only the header changes; it is padded with spaces to 8 bytes as safetensors does.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys serialise sorted.
+    let mut text = serde_json::to_vec(&header).expect("JSON value serialises");
+    while !(8 + text.len()).is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 fn col_is_empty(c: &Flat<'_>) -> bool {
@@ -341,6 +363,9 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
             ));
         }
     }
+    // The same memory bound as construction: a file cannot make a later restructure allocate
+    // what a network built from its specs could not.
+    crate::limits::check_fits(&specs, &config).or_else(|e| bad(e.to_string()))?;
     let n_hidden = specs.len() - 1;
     let n_final = specs[n_hidden].n_out;
     let (n_in, n_out) = (specs[0].n_in, n_final);
@@ -490,10 +515,15 @@ fn read_layer(
             .set_unit_vector(name, v)
             .or_else(|e| bad(format!("layer {k}: {e}")))?;
     }
-    // Growth re-lays rows out to max_fan_in slots; a row can never use more than n_in of them
-    // unless the spec asked for it, so larger values could only be an attempt to make a later
-    // restructure allocate without bound.
-    let cap = spec.max_fan_in.unwrap_or(0).max(2 * n_in);
+    // Growth re-lays rows out to max_fan_in slots. Construction sets it to the spec's value, or
+    // to twice the row's initial fan-in (within the radius), so anything larger could only be an
+    // attempt to make a later restructure allocate beyond what `limits` checked.
+    let fan = crate::limits::reach_bound(spec, spec.radius)
+        .min(spec.fan_in.map_or(u128::MAX, |f| f as u128));
+    let cap = spec
+        .max_fan_in
+        .map_or(2 * fan, |m| m as u128)
+        .min(u32::MAX as u128) as usize;
     if let Some(j) = layer.max_fan_in.iter().position(|&m| m as usize > cap) {
         return bad(format!(
             "{}[{j}] = {} exceeds the bound {cap}",
@@ -624,6 +654,19 @@ mod tests {
         train(&mut a, 30, 40);
         train(&mut b, 30, 40);
         assert!(a.same_state(&b));
+    }
+
+    #[test]
+    fn same_state_gives_same_bytes() {
+        let mut a = net();
+        train(&mut a, 20, 0);
+        let first = to_bytes(&a);
+        // Each to_bytes builds a fresh HashMap (fresh random hash order) for the metadata.
+        for _ in 0..30 {
+            assert_eq!(to_bytes(&a), first);
+        }
+        let b = from_bytes(&first).unwrap();
+        assert_eq!(to_bytes(&b), first);
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl LayerSpec {
     }
 
     pub fn growth_radius(&self) -> f64 {
-        self.growth_radius.unwrap_or(1.5 * self.radius)
+        self.growth_radius
+            .unwrap_or((1.5 * self.radius).min(crate::limits::MAX_RADIUS))
     }
 
     /// Number of distinct tags the affinity matrix covers.
@@ -165,10 +166,17 @@ impl LayerSpec {
                 self.radius
             ));
         }
+        let max_r = crate::limits::MAX_RADIUS;
+        if self.radius > max_r {
+            return value_err(format!(
+                "radius must be <= {max_r} (that already reaches every unit), got {}",
+                self.radius
+            ));
+        }
         if let Some(g) = self.growth_radius {
-            if !(g.is_finite() && g >= self.radius) {
+            if !(g.is_finite() && g >= self.radius && g <= max_r) {
                 return value_err(format!(
-                    "growth_radius must be finite and >= radius ({}), got {g}",
+                    "growth_radius must lie in [radius, {max_r}] = [{}, {max_r}], got {g}",
                     self.radius
                 ));
             }
@@ -364,9 +372,31 @@ impl LearnConfig {
                 value_err(format!("{name} must be a finite number >= 0, got {v}"))
             }
         };
-        nonneg("lr", self.lr as f64)?;
+        // docs/rule.md, update step 4: normalised updates are stable for 0 < η < 2; at 2 and above
+        // they overshoot and grow without bound (NaN within tens of steps).
+        let stable = |name: &str, v: f32| -> Result<()> {
+            if (0.0..2.0).contains(&v) {
+                Ok(())
+            } else {
+                value_err(format!(
+                    "{name} must lie in [0, 2), where the normalised rule is stable, got {v}"
+                ))
+            }
+        };
+        stable("lr", self.lr)?;
         if let Some(b) = self.bias_lr {
-            nonneg("bias_lr", b as f64)?;
+            stable("bias_lr", b)?;
+        }
+        // A row's weights and bias both move to cancel the same error e: the error after the
+        // step is e·(1 − η·A − η_b·B) with A = Σ_sel x²/(ε + Σx²) < 1 and B = 1/(1 + Σx²) ≤ 1,
+        // so η + η_b ≤ 2 keeps |1 − η·A − η_b·B| < 1 for every input.
+        if self.lr + self.bias_lr() > 2.0 {
+            return value_err(format!(
+                "lr + bias_lr must be <= 2 (bias_lr defaults to lr): weights and bias correct \
+                 the same error, and together they overshoot beyond 2; got lr={}, bias_lr={}",
+                self.lr,
+                self.bias_lr()
+            ));
         }
         if !(self.budget_min > 0.0 && self.budget_min <= self.budget_max && self.budget_max <= 1.0)
         {

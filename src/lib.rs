@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod layer;
+pub mod limits;
 pub mod memory;
 pub mod network;
 pub mod pool;

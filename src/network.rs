@@ -120,6 +120,7 @@ impl Network {
     pub fn new(specs: Vec<LayerSpec>, config: LearnConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         check_chain(&specs)?;
+        crate::limits::check_fits(&specs, &config)?;
         let n_hidden = specs.len() - 1;
         let signals = signals(&config, specs.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -353,6 +354,20 @@ impl Network {
         mask: Option<&[bool]>,
         replay: usize,
     ) -> Result<f64> {
+        self.check_learn(x, t, n, mask, replay)?;
+        let (_, total) = self.learn_samples(x, t, mask, replay, 0, n, None);
+        Ok(if n > 0 { total / n as f64 } else { 0.0 })
+    }
+
+    /// Everything `learn` validates, without changing anything.
+    pub fn check_learn(
+        &self,
+        x: &[f32],
+        t: &[f32],
+        n: usize,
+        mask: Option<&[bool]>,
+        replay: usize,
+    ) -> Result<()> {
         let (n_in, n_out) = (self.n_in(), self.n_out());
         if x.len() != n * n_in {
             return value_err(format!(
@@ -369,14 +384,41 @@ impl Network {
         check_finite("x", x)?;
         check_finite("t", t)?;
         self.check_mask(mask, n)?;
+        if replay > crate::limits::MAX_REPLAY {
+            return value_err(format!(
+                "replay must lie in [0, {}], got {replay}",
+                crate::limits::MAX_REPLAY
+            ));
+        }
         if replay > 0 && self.config.replay_capacity == 0 {
             return value_err(format!(
                 "replay={replay} needs a replay buffer, but the config has replay_capacity=0"
             ));
         }
-        self.last_replayed.clear();
+        Ok(())
+    }
+
+    /// Learn samples `from..n` of an input `check_learn` accepted, stopping after the first
+    /// whole sample that ends past `deadline` (so a long batch can be interrupted between
+    /// samples). Returns the next sample to learn and the sum of the step losses. A call with
+    /// `from == 0` starts a new `learn` call: `last_replayed` is cleared.
+    #[allow(clippy::too_many_arguments)]
+    pub fn learn_samples(
+        &mut self,
+        x: &[f32],
+        t: &[f32],
+        mask: Option<&[bool]>,
+        replay: usize,
+        from: usize,
+        n: usize,
+        deadline: Option<std::time::Instant>,
+    ) -> (usize, f64) {
+        let (n_in, n_out) = (self.n_in(), self.n_out());
+        if from == 0 {
+            self.last_replayed.clear();
+        }
         let mut total = 0.0f64;
-        for s in 0..n {
+        for s in from..n {
             let xs = &x[s * n_in..(s + 1) * n_in];
             let ts = &t[s * n_out..(s + 1) * n_out];
             let ms = self.mask_of(mask, s);
@@ -393,8 +435,11 @@ impl Network {
                 }
             }
             self.reservoir.offer(xs, ts, ms, &mut self.rng);
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return (s + 1, total);
+            }
         }
-        Ok(if n > 0 { total / n as f64 } else { 0.0 })
+        (n, total)
     }
 
     fn replay(&mut self, k: usize, mask: Option<&[bool]>) {

@@ -11,10 +11,12 @@ use crate::topology;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 impl From<LpnError> for PyErr {
     fn from(e: LpnError) -> PyErr {
@@ -35,14 +37,85 @@ type ReplayView<'py> = (
 
 /// The Rust network behind `lpn.Network`. Frozen: all mutation goes through the lock, so the
 /// object can be shared between Python threads.
+///
+/// Locking (docs/long-running.md): every lock is taken with the GIL released, so a thread
+/// waiting for the engine never stops other Python threads. Readers (`predict`, `stats`, ...)
+/// share the lock; a `learn` batch holds it in slices of at most `LEARN_SLICE`, letting readers
+/// in between samples and checking for Ctrl-C between slices. Dimensions never change after
+/// construction and are read without any lock.
 #[pyclass(frozen, module = "lpn._lpn", name = "Engine")]
 pub struct Engine {
     inner: RwLock<Network>,
+    /// Taken for a whole `learn` batch: batches of concurrent learners never interleave.
+    learning: BatchLock,
+    /// Set when a panic (a bug) interrupted a call that mutates: the state may be half updated.
+    broken: OnceLock<String>,
+    n_layers: usize,
+    n_in: usize,
+    n_out: usize,
+    seed: u64,
+}
+
+/// Longest a `learn` call holds the engine lock (and goes without checking for signals) at a
+/// time; it stops after the first whole sample that ends past it.
+const LEARN_SLICE: Duration = Duration::from_millis(20);
+
+/// About this many multiply-adds per `predict` slice between checks for signals.
+const PREDICT_SLICE_WORK: usize = 1 << 22;
+
+/// A lock held across GIL releases and re-acquisitions (a `MutexGuard` cannot leave the thread
+/// that `py.detach` runs on): the mutex guards only the flag and is never held while waiting.
+#[derive(Default)]
+struct BatchLock {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+struct BatchGuard<'a>(&'a BatchLock);
+
+impl BatchLock {
+    fn acquire(&self) -> BatchGuard<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy {
+            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy = true;
+        BatchGuard(self)
+    }
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.0.freed.notify_one();
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
 }
 
 impl Engine {
-    // A panic never happens mid-update on validated input; if one did, the state is still
-    // memory-safe, so keep serving rather than poisoning the learner for ever.
+    fn wrap(net: Network) -> Engine {
+        Engine {
+            n_layers: net.layers().len(),
+            n_in: net.n_in(),
+            n_out: net.n_out(),
+            seed: net.seed(),
+            inner: RwLock::new(net),
+            learning: BatchLock::default(),
+            broken: OnceLock::new(),
+        }
+    }
+
+    // Only ever called without the GIL (inside `compute`). A panic never happens on validated
+    // input; if one did, `compute` has marked the engine broken, so poisoning adds nothing.
     fn read(&self) -> RwLockReadGuard<'_, Network> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -51,8 +124,43 @@ impl Engine {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn alive(&self) -> PyResult<()> {
+        match self.broken.get() {
+            Some(m) => Err(PyRuntimeError::new_err(format!(
+                "this network is unusable: an earlier call failed with an internal error (a bug \
+                 in lpn, please report it: {m}) and may have left it half updated; load its last \
+                 checkpoint"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Run `f` with the GIL released. A panic is a bug (validated input never panics): it
+    /// becomes a `RuntimeError` instead of reaching Python as a panic, and when `mutates` the
+    /// engine refuses every later call rather than serve a state that may be half updated.
+    fn compute<R: Send>(
+        &self,
+        py: Python<'_>,
+        mutates: bool,
+        f: impl FnOnce() -> R + Send,
+    ) -> PyResult<R> {
+        self.alive()?;
+        match py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f))) {
+            Ok(r) => Ok(r),
+            Err(p) => {
+                let msg = panic_message(&*p);
+                if mutates {
+                    let _ = self.broken.set(msg.clone());
+                }
+                Err(PyRuntimeError::new_err(format!(
+                    "internal error in lpn (a bug, please report it): {msg}"
+                )))
+            }
+        }
+    }
+
     fn check_layer(&self, layer: usize) -> PyResult<()> {
-        let n = self.read().layers().len();
+        let n = self.n_layers;
         if layer >= n {
             return Err(PyValueError::new_err(format!(
                 "layer index {layer} is out of range for a network of {n} layers"
@@ -68,10 +176,19 @@ impl Engine {
     fn new(py: Python<'_>, specs_json: &str, config_json: &str, seed: u64) -> PyResult<Self> {
         let specs = config::specs_from_json(specs_json)?;
         let config: LearnConfig = config::from_json("config", config_json)?;
-        let net = py.detach(|| pool::install(usize::MAX, || Network::new(specs, config, seed)))?;
-        Ok(Engine {
-            inner: RwLock::new(net),
-        })
+        let net = py
+            .detach(|| {
+                std::panic::catch_unwind(|| {
+                    pool::install(usize::MAX, || Network::new(specs, config, seed))
+                })
+            })
+            .map_err(|p| {
+                PyRuntimeError::new_err(format!(
+                    "internal error in lpn (a bug, please report it): {}",
+                    panic_message(&*p)
+                ))
+            })??;
+        Ok(Engine::wrap(net))
     }
 
     /// (B, n_in) float32 → (B, n_out) float32; `mask` is None, (n_out,) or (B, n_out) flattened.
@@ -88,12 +205,51 @@ impl Engine {
             Some(m) => Some(m.as_slice()?),
             None => None,
         };
-        let (out, n_out) = py.detach(|| {
-            let guard = self.read();
-            let net: &Network = &guard;
-            let n_out = net.n_out();
-            pool::install(net.slots(), || net.predict(xs, n, ms)).map(|o| (o, n_out))
-        })?;
+        let (n_in, n_out) = (self.n_in, self.n_out);
+        // Validate the whole input first (the error must not depend on where slices fall),
+        // then predict in slices with a check for Ctrl-C in between.
+        if xs.len() != n * n_in {
+            return Err(PyValueError::new_err(format!(
+                "x has {} values, expected {n} samples x n_in = {n_in}",
+                xs.len()
+            )));
+        }
+        if let Some(m) = ms {
+            if m.len() != n_out && m.len() != n * n_out {
+                return Err(PyValueError::new_err(format!(
+                    "mask has {} entries, expected n_out = {n_out} (or {n_out} per sample)",
+                    m.len()
+                )));
+            }
+        }
+        let per_sample = self.compute(py, false, || {
+            crate::network::check_finite("x", xs).map(|_| self.read().slots().max(1))
+        })??;
+        let step = (PREDICT_SLICE_WORK / per_sample).max(1);
+        let mut out = Vec::with_capacity(n * n_out);
+        let mut s = 0;
+        while s < n {
+            let e = (s + step).min(n);
+            let m = ms.map(|m| {
+                if m.len() == n_out {
+                    m
+                } else {
+                    &m[s * n_out..e * n_out]
+                }
+            });
+            let part = self.compute(py, false, || {
+                let guard = self.read();
+                let net: &Network = &guard;
+                pool::install(net.slots(), || {
+                    net.predict(&xs[s * n_in..e * n_in], e - s, m)
+                })
+            })??;
+            out.extend_from_slice(&part);
+            s = e;
+            if s < n {
+                py.check_signals()?;
+            }
+        }
         Ok(numpy::ndarray::Array2::from_shape_vec((n, n_out), out)
             .expect("shape matches")
             .into_pyarray(py))
@@ -120,26 +276,52 @@ impl Engine {
             Some(m) => Some(m.as_slice()?),
             None => None,
         };
-        Ok(py.detach(|| {
-            let mut guard = self.write();
-            let net: &mut Network = &mut guard;
-            pool::install(net.slots(), || net.learn(xs, ts, n, ms, replay))
-        })?)
+        // One learner at a time for the whole batch; taken without the GIL.
+        let _batch = self.compute(py, false, || self.learning.acquire())?;
+        self.compute(py, false, || self.read().check_learn(xs, ts, n, ms, replay))??;
+        let mut next = 0;
+        let mut total = 0.0f64;
+        loop {
+            let (at, sum) = self.compute(py, true, || {
+                let mut guard = self.write();
+                let net: &mut Network = &mut guard;
+                let deadline = Instant::now() + LEARN_SLICE;
+                pool::install(net.slots(), || {
+                    net.learn_samples(xs, ts, ms, replay, next, n, Some(deadline))
+                })
+            })?;
+            next = at;
+            total += sum;
+            if next >= n {
+                break;
+            }
+            // Ctrl-C: the samples learned so far stay learned, none is half learned.
+            py.check_signals()?;
+        }
+        Ok(if n > 0 { total / n as f64 } else { 0.0 })
     }
 
     fn consolidate(&self, py: Python<'_>, strength: f32) -> PyResult<()> {
-        Ok(py.detach(|| {
+        Ok(self.compute(py, true, || {
             let mut guard = self.write();
             let net: &mut Network = &mut guard;
             pool::install(net.slots(), || net.consolidate(strength))
-        })?)
+        })??)
     }
 
-    fn restructure(&self, py: Python<'_>) -> (u64, u64) {
-        py.detach(|| {
+    fn restructure(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        self.compute(py, true, || {
             let mut guard = self.write();
             let net: &mut Network = &mut guard;
             pool::install(net.slots(), || net.restructure())
+        })
+    }
+
+    /// Panics inside the engine, as a bug would (tests of the last line of defence only).
+    fn _panic_for_tests(&self, py: Python<'_>, mutates: bool) -> PyResult<()> {
+        self.compute(py, mutates, || {
+            let _guard = self.write();
+            panic!("deliberate panic for a test")
         })
     }
 
@@ -151,18 +333,25 @@ impl Engine {
         layer: usize,
     ) -> PyResult<(f64, f64)> {
         let (p, n) = (x_pos.as_slice()?, x_neg.as_slice()?);
-        Ok(py.detach(|| {
+        Ok(self.compute(py, true, || {
             let mut guard = self.write();
             let net: &mut Network = &mut guard;
             pool::install(net.slots(), || net.contrastive_step(p, n, layer))
-        })?)
+        })??)
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let net = self.read();
-        let d = stat_dict(py, net.report())?;
-        let layers = (0..net.layers().len())
-            .map(|k| stat_dict(py, net.layer_report(k)))
+        let (report, reports) = self.compute(py, false, || {
+            let net = self.read();
+            let reports: Vec<_> = (0..net.layers().len())
+                .map(|k| net.layer_report(k))
+                .collect();
+            (net.report(), reports)
+        })?;
+        let d = stat_dict(py, report)?;
+        let layers = reports
+            .into_iter()
+            .map(|r| stat_dict(py, r))
             .collect::<PyResult<Vec<_>>>()?;
         d.set_item("layers", layers)?;
         Ok(d)
@@ -172,14 +361,18 @@ impl Engine {
     /// One entry per declared column (absent optional columns are empty), plus `post`.
     fn synapses<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         self.check_layer(layer)?;
-        let net = self.read();
-        let a = net.layers()[layer].arena();
-        let mut post = Vec::with_capacity(a.n_live());
-        for j in 0..a.n_rows() {
-            post.extend(std::iter::repeat_n(j as i64, a.row_len(j)));
-        }
+        let (post, cols) = self.compute(py, false, || {
+            let net = self.read();
+            let a = net.layers()[layer].arena();
+            let mut post = Vec::with_capacity(a.n_live());
+            for j in 0..a.n_rows() {
+                post.extend(std::iter::repeat_n(j as i64, a.row_len(j)));
+            }
+            (post, a.live_columns())
+        })?;
+        let mut post = Some(post);
         let d = PyDict::new(py);
-        for (name, col) in a.live_columns() {
+        for (name, col) in cols {
             match col {
                 // Indices as int64, like `post`, so that numpy arithmetic on them is safe.
                 FlatVec::U32(v) => d.set_item(
@@ -192,7 +385,9 @@ impl Engine {
                 FlatVec::F32(v) => d.set_item(name, v.into_pyarray(py))?,
             }
             if name == "pre" {
-                d.set_item("post", std::mem::take(&mut post).into_pyarray(py))?;
+                if let Some(post) = post.take() {
+                    d.set_item("post", post.into_pyarray(py))?;
+                }
             }
         }
         Ok(d)
@@ -201,22 +396,37 @@ impl Engine {
     /// Per-row and per-layer learning state of one layer.
     fn layer_state<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyDict>> {
         self.check_layer(layer)?;
-        let net = self.read();
-        let l = &net.layers()[layer];
+        let (vecs, budget, steps, signal) = self.compute(py, false, || {
+            let net = self.read();
+            let l = &net.layers()[layer];
+            let vecs: Vec<(&'static str, FlatVec)> = l
+                .unit_vectors()
+                .into_iter()
+                .map(|(name, v)| {
+                    let v = match v {
+                        Flat::U32(v) => FlatVec::U32(v.to_vec()),
+                        Flat::F32(v) => FlatVec::F32(v.to_vec()),
+                    };
+                    (name, v)
+                })
+                .collect();
+            let b = l.budget();
+            let budget = (b.fraction(), b.loss_avg(), b.has_loss_avg(), b.expanding());
+            (vecs, budget, l.steps(), l.signal().name())
+        })?;
         let d = PyDict::new(py);
-        for (name, v) in l.unit_vectors() {
+        for (name, v) in vecs {
             match v {
-                Flat::U32(v) => d.set_item(name, v.to_vec().into_pyarray(py))?,
-                Flat::F32(v) => d.set_item(name, v.to_vec().into_pyarray(py))?,
+                FlatVec::U32(v) => d.set_item(name, v.into_pyarray(py))?,
+                FlatVec::F32(v) => d.set_item(name, v.into_pyarray(py))?,
             }
         }
-        let b = l.budget();
-        d.set_item("budget", b.fraction())?;
-        d.set_item("loss_avg", b.loss_avg())?;
-        d.set_item("has_loss_avg", b.has_loss_avg())?;
-        d.set_item("expanding", b.expanding())?;
-        d.set_item("steps", l.steps())?;
-        d.set_item("signal", l.signal().name())?;
+        d.set_item("budget", budget.0)?;
+        d.set_item("loss_avg", budget.1)?;
+        d.set_item("has_loss_avg", budget.2)?;
+        d.set_item("expanding", budget.3)?;
+        d.set_item("steps", steps)?;
+        d.set_item("signal", signal)?;
         Ok(d)
     }
 
@@ -227,11 +437,14 @@ impl Engine {
         layer: usize,
     ) -> PyResult<Option<Bound<'py, PyArray2<f32>>>> {
         self.check_layer(layer)?;
-        let net = self.read();
-        let n_final = net.n_out();
-        let l = &net.layers()[layer];
-        Ok(l.feedback().map(|f| {
-            numpy::ndarray::Array2::from_shape_vec((l.n_out(), n_final), f.to_vec())
+        let n_final = self.n_out;
+        let (rows, f) = self.compute(py, false, || {
+            let net = self.read();
+            let l = &net.layers()[layer];
+            (l.n_out(), l.feedback().map(|f| f.to_vec()))
+        })?;
+        Ok(f.map(|f| {
+            numpy::ndarray::Array2::from_shape_vec((rows, n_final), f)
                 .expect("shape matches")
                 .into_pyarray(py)
         }))
@@ -240,70 +453,77 @@ impl Engine {
     /// Positions of a layer's input and output units, `(n, 2)` each (x, y; y = 0.5 in 1-D).
     fn positions<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Pair<'py, PyArray2<f64>>> {
         self.check_layer(layer)?;
-        let net = self.read();
-        let l = &net.layers()[layer];
-        let geo = l.geometry();
-        let grab = |n: usize, f: &dyn Fn(usize) -> [f64; 2]| {
-            let v: Vec<f64> = (0..n).flat_map(f).collect();
-            numpy::ndarray::Array2::from_shape_vec((n, 2), v).expect("shape matches")
-        };
-        let pin = grab(l.n_in(), &|k| geo.pos_in(k));
-        let pout = grab(l.n_out(), &|k| geo.pos_out(k));
+        let (pin, pout) = self.compute(py, false, || {
+            let net = self.read();
+            let l = &net.layers()[layer];
+            let geo = l.geometry();
+            let grab = |n: usize, f: &dyn Fn(usize) -> [f64; 2]| {
+                let v: Vec<f64> = (0..n).flat_map(f).collect();
+                numpy::ndarray::Array2::from_shape_vec((n, 2), v).expect("shape matches")
+            };
+            (
+                grab(l.n_in(), &|k| geo.pos_in(k)),
+                grab(l.n_out(), &|k| geo.pos_out(k)),
+            )
+        })?;
         Ok((pin.into_pyarray(py), pout.into_pyarray(py)))
     }
 
     /// Indices drawn into the replay buffer so far and its contents, for inspection.
-    fn replay_buffer<'py>(&self, py: Python<'py>) -> ReplayView<'py> {
-        let net = self.read();
-        let r = net.reservoir();
-        (
-            r.x.clone().into_pyarray(py),
-            r.t.clone().into_pyarray(py),
-            r.mask
-                .iter()
-                .map(|&b| b != 0)
-                .collect::<Vec<bool>>()
-                .into_pyarray(py),
-            r.seen,
-        )
+    fn replay_buffer<'py>(&self, py: Python<'py>) -> PyResult<ReplayView<'py>> {
+        let (x, t, mask, seen) = self.compute(py, false, || {
+            let net = self.read();
+            let r = net.reservoir();
+            let mask: Vec<bool> = r.mask.iter().map(|&b| b != 0).collect();
+            (r.x.clone(), r.t.clone(), mask, r.seen)
+        })?;
+        Ok((
+            x.into_pyarray(py),
+            t.into_pyarray(py),
+            mask.into_pyarray(py),
+            seen,
+        ))
     }
 
     /// Buffer slots replayed during the last `learn` call, in order.
-    fn last_replayed<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
-        self.read().last_replayed().to_vec().into_pyarray(py)
+    fn last_replayed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let v = self.compute(py, false, || self.read().last_replayed().to_vec())?;
+        Ok(v.into_pyarray(py))
     }
 
+    // Dimensions never change after construction: no lock.
     #[getter]
     fn n_layers(&self) -> usize {
-        self.read().layers().len()
+        self.n_layers
     }
 
     #[getter]
     fn n_in(&self) -> usize {
-        self.read().n_in()
+        self.n_in
     }
 
     #[getter]
     fn n_out(&self) -> usize {
-        self.read().n_out()
+        self.n_out
     }
 
     #[getter]
     fn seed(&self) -> u64 {
-        self.read().seed()
+        self.seed
     }
 
     /// An independent copy of the whole engine (deepcopy and tests).
-    fn clone_engine(&self, py: Python<'_>) -> Engine {
-        let net = py.detach(|| self.read().clone());
-        Engine {
-            inner: RwLock::new(net),
-        }
+    fn clone_engine(&self, py: Python<'_>) -> PyResult<Engine> {
+        let net = self.compute(py, false, || self.read().clone())?;
+        Ok(Engine::wrap(net))
     }
 
     /// True when every bit of learning state equals the other engine's.
-    fn same_state(&self, py: Python<'_>, other: &Engine) -> bool {
-        py.detach(|| {
+    fn same_state(&self, py: Python<'_>, other: &Engine) -> PyResult<bool> {
+        if std::ptr::eq(self, other) {
+            return Ok(true);
+        }
+        self.compute(py, false, || {
             let a = self.read();
             let b = other.read();
             a.same_state(&b)
@@ -311,36 +531,46 @@ impl Engine {
     }
 
     /// The whole state as checkpoint bytes (safetensors; see `checkpoint.rs`).
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let bytes = py.detach(|| checkpoint::to_bytes(&self.read()));
-        PyBytes::new(py, &bytes)
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.compute(py, false, || checkpoint::to_bytes(&self.read()))?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     /// An engine from checkpoint bytes; `ValueError` naming the problem for anything malformed.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Engine> {
-        let net = py.detach(|| checkpoint::from_bytes(data))?;
-        Ok(Engine {
-            inner: RwLock::new(net),
-        })
+        let net = py
+            .detach(|| std::panic::catch_unwind(|| checkpoint::from_bytes(data)))
+            .map_err(|p| {
+                PyRuntimeError::new_err(format!(
+                    "internal error in lpn while reading a checkpoint (a bug, please report \
+                     it): {}",
+                    panic_message(&*p)
+                ))
+            })??;
+        Ok(Engine::wrap(net))
     }
 
     /// Layer specs as JSON (what a loaded checkpoint was built from).
-    fn specs_json(&self) -> String {
-        let net = self.read();
-        let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
-        serde_json::to_string(&specs).expect("specs are plain data")
+    fn specs_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.compute(py, false, || {
+            let net = self.read();
+            let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
+            serde_json::to_string(&specs).expect("specs are plain data")
+        })
     }
 
     /// The learning config as JSON.
-    fn config_json(&self) -> String {
-        serde_json::to_string(self.read().config()).expect("config is plain data")
+    fn config_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.compute(py, false, || {
+            serde_json::to_string(self.read().config()).expect("config is plain data")
+        })
     }
 
     /// New samples learned so far (cheap: `checkpoint_every` reads it after every `learn`).
     #[getter]
-    fn samples(&self) -> u64 {
-        self.read().counters().samples
+    fn samples(&self, py: Python<'_>) -> PyResult<u64> {
+        self.compute(py, false, || self.read().counters().samples)
     }
 }
 
@@ -448,14 +678,21 @@ fn reach(radius: f64) -> f64 {
 /// Use `n` engine threads for every network from now on (0: the default, which honours
 /// `RAYON_NUM_THREADS`, else one per core). Results are identical for any thread count.
 #[pyfunction]
-fn set_num_threads(n: usize) -> PyResult<()> {
-    pool::set_num_threads(n).map_err(PyValueError::new_err)
+fn set_num_threads(py: Python<'_>, n: usize) -> PyResult<()> {
+    py.detach(|| pool::set_num_threads(n))
+        .map_err(PyValueError::new_err)
 }
 
 /// The number of threads the engine runs on.
 #[pyfunction]
-fn get_num_threads() -> usize {
-    pool::num_threads()
+fn get_num_threads(py: Python<'_>) -> usize {
+    py.detach(pool::num_threads)
+}
+
+/// Replays per new sample that `learn` accepts at most.
+#[pyfunction]
+fn max_replay() -> usize {
+    crate::limits::MAX_REPLAY
 }
 
 #[pymodule]
@@ -464,6 +701,7 @@ fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crate::memory_py::Memory>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(max_replay, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(validate_spec, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;

@@ -80,6 +80,16 @@ impl Geometry {
         distance(self.dims, self.periodic, a, b)
     }
 
+    /// The largest distance two units of this geometry can have (positions lie in [0, 1)^dims).
+    pub fn diameter(&self) -> f64 {
+        let side = if self.periodic { 0.5 } else { 1.0 };
+        if self.dims == 1 {
+            side
+        } else {
+            side * std::f64::consts::SQRT_2
+        }
+    }
+
     /// Distance between input unit `i` and output unit `j`.
     #[inline]
     pub fn distance_io(&self, i: usize, j: usize) -> f64 {
@@ -194,51 +204,58 @@ pub fn build_neighbourhood_rows(
     fan_in: Option<usize>,
     rows: &[usize],
 ) -> Neighbourhood {
+    // No two units are further apart than the diameter: a larger radius means the same
+    // neighbourhood, and clamping keeps the cell arithmetic below far from overflow.
+    let radius = radius.min(geo.diameter());
     let index = CellIndex::new(geo, radius, spec.n_in);
     let reach = reach(radius);
     const CHUNK: usize = 1024;
-    let chunks: Vec<(Vec<usize>, Vec<u32>)> = rows
-        .par_chunks(CHUNK)
-        .map(|rows| {
-            let mut lens = Vec::with_capacity(rows.len());
-            let mut pres = Vec::new();
-            let mut xs = Vec::new();
-            let mut ys = Vec::new();
-            let mut found: Vec<(f64, u32)> = Vec::new();
-            for &j in rows {
-                let p = geo.pos_out(j);
-                let tag_out = spec.out_tag(j);
-                index.axis_range(0, p[0], reach, geo.periodic, &mut xs);
-                index.axis_range(1, p[1], reach, geo.periodic, &mut ys);
-                if geo.dims == 1 {
-                    ys.clear();
-                    ys.push(0);
-                }
-                found.clear();
-                for &cy in &ys {
-                    for &cx in &xs {
-                        let c = cy * index.cells[0] + cx;
-                        for &i in &index.items[index.start[c]..index.start[c + 1]] {
-                            let d = geo.distance(geo.pos_in(i as usize), p);
-                            if d <= reach && spec.compatible(spec.in_tag(i as usize), tag_out) {
-                                found.push((d, i));
-                            }
+    let work = |rows: &[usize]| {
+        let mut lens = Vec::with_capacity(rows.len());
+        let mut pres = Vec::new();
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        let mut found: Vec<(f64, u32)> = Vec::new();
+        for &j in rows {
+            let p = geo.pos_out(j);
+            let tag_out = spec.out_tag(j);
+            index.axis_range(0, p[0], reach, geo.periodic, &mut xs);
+            index.axis_range(1, p[1], reach, geo.periodic, &mut ys);
+            if geo.dims == 1 {
+                ys.clear();
+                ys.push(0);
+            }
+            found.clear();
+            for &cy in &ys {
+                for &cx in &xs {
+                    let c = cy * index.cells[0] + cx;
+                    for &i in &index.items[index.start[c]..index.start[c + 1]] {
+                        let d = geo.distance(geo.pos_in(i as usize), p);
+                        if d <= reach && spec.compatible(spec.in_tag(i as usize), tag_out) {
+                            found.push((d, i));
                         }
                     }
                 }
-                if let Some(k) = fan_in {
-                    if found.len() > k {
-                        found.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                        found.truncate(k);
-                    }
-                }
-                found.sort_unstable_by_key(|e| e.1);
-                lens.push(found.len());
-                pres.extend(found.iter().map(|e| e.1));
             }
-            (lens, pres)
-        })
-        .collect();
+            if let Some(k) = fan_in {
+                if found.len() > k {
+                    found.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    found.truncate(k);
+                }
+            }
+            found.sort_unstable_by_key(|e| e.1);
+            lens.push(found.len());
+            pres.extend(found.iter().map(|e| e.1));
+        }
+        (lens, pres)
+    };
+    // Only split inside the engine's pool (`pool::install`): from any other thread rayon would
+    // use its global pool, which a forked child cannot rebuild (see `pool.rs`).
+    let chunks: Vec<(Vec<usize>, Vec<u32>)> = if rayon::current_thread_index().is_some() {
+        rows.par_chunks(CHUNK).map(work).collect()
+    } else {
+        rows.chunks(CHUNK).map(work).collect()
+    };
     let mut start = Vec::with_capacity(rows.len() + 1);
     start.push(0usize);
     let total: usize = chunks.iter().map(|c| c.1.len()).sum();

@@ -2,11 +2,12 @@
 differentiation, with a Rust engine."""
 
 from . import _lpn
-from ._lpn import get_num_threads, set_num_threads
+from .checkpoint import CheckpointWarning
 from .config import LayerSpec, LearnConfig
 from .memory import RecallMemory
-from .network import Layer, LowFanInWarning, Network, radius_for_fan_in
+from .network import MAX_REPLAY, Layer, LowFanInWarning, Network, radius_for_fan_in
 from .sweeps import sweep
+from .threads import get_num_threads, set_num_threads
 
 __version__: str = _lpn.__version__
 
@@ -27,7 +28,9 @@ def _honour_omp_num_threads() -> None:
 _honour_omp_num_threads()
 
 __all__ = [
+    "CheckpointWarning",
     "LayerSpec",
+    "MAX_REPLAY",
     "LearnConfig",
     "Layer",
     "Network",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import string
 import tempfile
 import threading
@@ -17,7 +18,41 @@ from typing import TYPE_CHECKING, List, Tuple, Union
 if TYPE_CHECKING:  # pragma: no cover
     from .network import Network
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+
+class CheckpointWarning(RuntimeWarning):
+    """An automatic checkpoint (`Network.checkpoint_every`) could not be written. The sample
+    that triggered it stays learned; the save is retried after the next `learn` call."""
+
+
+def fspath(path: PathLike) -> str:
+    """`path` as a str: str, bytes and os.PathLike (of either) are accepted."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"a path must be str, bytes or os.PathLike, got {type(path).__name__}") \
+            from None
+    return os.fsdecode(p)
+
+
+def read_file(path: PathLike) -> bytes:
+    """The bytes of a regular file, read without blocking on a FIFO or reading a device without
+    end: anything that is not a regular file is a `ValueError`."""
+    p = fspath(path)
+    st = os.stat(p)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{p}: not a regular file (an lpn checkpoint is a file written by save)")
+    # O_NONBLOCK: if the path was swapped for a FIFO after the stat, open does not wait for a
+    # writer (fstat below then refuses it).
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{p}: not a regular file")
+        # At most the size seen now (+1 to notice a file that grows while read).
+        data = f.read(st.st_size + 1)
+    return data
 
 #: File name used inside a directory given to `checkpoint_every` / `load_latest`.
 DEFAULT_NAME = "lpn-{step:012d}.safetensors"
@@ -30,10 +65,12 @@ def atomic_write(path: PathLike, data: bytes) -> str:
     file system), are flushed and fsynced, and the file is renamed over `path`; the directory
     is fsynced too where the platform allows, so the rename itself survives a power cut.
     """
-    path = os.fspath(path)
+    path = fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
+    base = os.path.basename(path)
+    remove_stale_temporaries(folder, base)
+    # The writer's pid in the name lets a later save tell a killed writer's file from a live one.
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -48,6 +85,33 @@ def atomic_write(path: PathLike, data: bytes) -> str:
         raise
     _fsync_dir(folder)
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but belongs to someone else, or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(folder: str, base: str) -> None:
+    """Delete temporary files that saves of `base` in `folder` left when their process was
+    killed mid-save (a live writer's temporary is never touched)."""
+    rx = re.compile(r"\." + re.escape(base) + r"\.(\d+)\.[^/]*\.tmp")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for n in names:
+        m = rx.fullmatch(n)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            try:
+                os.unlink(os.path.join(folder, n))
+            except OSError:
+                pass
 
 
 def _fsync_dir(folder: str) -> None:
@@ -71,7 +135,7 @@ def series_pattern(dir_or_pattern: PathLike) -> str:
     A path containing `{step}` (optionally with a format spec, e.g. `run/net-{step:08d}.lpn`)
     is used as given; anything else is taken as a directory holding `DEFAULT_NAME` files.
     """
-    p = os.fspath(dir_or_pattern)
+    p = fspath(dir_or_pattern)
     fields = [f for _, f, _, _ in string.Formatter().parse(p) if f is not None]
     if fields:
         if fields != ["step"]:
@@ -127,7 +191,7 @@ def latest_loadable(cls: "type[Network]", dir_or_pattern: PathLike) -> "Network"
     for _, path in reversed(files):
         try:
             net = cls.load(path)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RuntimeError) as exc:
             errors.append(f"{path}: {exc}")
             warnings.warn(f"skipping unreadable checkpoint {path}: {exc}", RuntimeWarning,
                           stacklevel=3)
@@ -146,6 +210,8 @@ class Checkpointer:
         self.keep = keep
         self.last = samples_now // every
         self.lock = threading.Lock()
+        #: Saves that failed (each was retried after the next learn call).
+        self.failures = 0
 
     def after_learn(self, net: "Network") -> None:
         """Save if the network's sample counter crossed a new multiple of `every`; prune old files."""
@@ -157,9 +223,20 @@ class Checkpointer:
             samples = net._engine.samples
             if samples // self.every <= self.last:
                 return
-            self.last = samples // self.every
             path = self.pattern.format(step=samples)
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            net.save(path)
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                net.save(path)
+            except OSError as exc:
+                # The samples are learned whatever happens to the file: raising here would make
+                # a caller that retries learn them twice. Warn, and try again after the next
+                # learn call (self.last is not advanced).
+                self.failures += 1
+                warnings.warn(
+                    f"automatic checkpoint to {path} failed ({exc}); the samples are learned, "
+                    "the save is retried after the next learn call",
+                    CheckpointWarning, stacklevel=3)
+                return
+            self.last = samples // self.every
             if self.keep > 0:
                 prune(self.pattern, self.keep)

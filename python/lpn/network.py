@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -22,6 +21,9 @@ from .config import (
     specs_to_json,
 )
 
+#: Most replays per new sample `learn(replay=...)` accepts (the engine's bound).
+MAX_REPLAY: int = _lpn.max_replay()
+
 
 def _as_float32(name: str, a: Any) -> np.ndarray:
     """Cast to a C-contiguous float32 array with a clear error for what cannot be cast."""
@@ -37,12 +39,16 @@ def _as_float32(name: str, a: Any) -> np.ndarray:
         or arr.dtype == np.bool_
     ):
         raise TypeError(f"{name} must be a numeric array (float32/float64), got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    # ascontiguousarray makes a 0-d array 1-d; keep the shape so errors report it as given.
+    return np.ascontiguousarray(arr, dtype=np.float32).reshape(arr.shape)
 
 
 def _samples(name: str, a: Any, width: int, what: str) -> Tuple[np.ndarray, bool]:
     """(B, width) float32 view of one sample or a batch; also whether the input was 1-D."""
     arr = _as_float32(name, a)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be 1-D ({width},) or 2-D (batch, {width}), got a 0-d "
+                         f"scalar of shape ()")
     if arr.ndim == 1:
         if arr.shape[0] != width:
             raise ValueError(f"{name} has shape {arr.shape}, expected ({width},) = ({what},) "
@@ -226,8 +232,12 @@ class Layer:
 class Network:
     """A stack of sparse local layers learning online (docs/rule.md; API in docs/api.md).
 
-    Thread-safe: many threads may `predict` at once while one `learn`s; compute runs with the
-    GIL released.
+    Thread-safe, and no call holds the GIL while it computes or waits for the network: any
+    number of threads may `predict` (and read `stats`, ...) at once; a `learn` call excludes
+    them only while it updates, in slices of at most ~20 ms, so predictions interleave with a
+    long batch (seeing the state after some whole sample, never a half-updated one). Concurrent
+    `learn` batches run one after the other. Ctrl-C interrupts a long `learn` or `predict`
+    within about 20 ms; the network then holds every sample learned so far (docs/long-running.md).
     """
 
     def __init__(self, layers: Union[LayerSpec, Sequence[LayerSpec]], config: Optional[LearnConfig] = None,
@@ -244,8 +254,10 @@ class Network:
             config = LearnConfig()
         if not isinstance(config, LearnConfig):
             raise TypeError(f"config must be an lpn.LearnConfig, got {type(config).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if not 0 <= int(seed) <= 2 ** 64 - 1:
+            raise ValueError(f"seed must lie in [0, 2**64 - 1], got {seed!r}")
         self._specs = tuple(layers)
         self._config = config
         self._engine = _lpn.Engine(specs_to_json(layers), config_to_json(config), int(seed))
@@ -317,6 +329,9 @@ class Network:
             raise TypeError(f"replay must be an int, got {type(replay).__name__}")
         if replay < 0:
             raise ValueError(f"replay must be >= 0, got {replay}")
+        if int(replay) > MAX_REPLAY:
+            raise ValueError(f"replay must lie in [0, {MAX_REPLAY}] (replays per new sample), "
+                             f"got {replay}")
         m = _mask(mask, self.n_out, xs.shape[0])
         loss = self._engine.learn(xs, ts, m, int(replay))
         if self._checkpointer is not None:
@@ -438,12 +453,12 @@ class Network:
     def load(cls, path: "_ckpt.PathLike") -> "Network":
         """Resume from a checkpoint written by `save`; training continues bit for bit as if
         never interrupted. Never executes code from the file."""
-        with open(os.fspath(path), "rb") as f:
-            data = f.read()
+        p = _ckpt.fspath(path)
+        data = _ckpt.read_file(p)
         try:
             return cls.from_bytes(data)
         except ValueError as exc:
-            raise ValueError(f"{os.fspath(path)}: {exc}") from None
+            raise ValueError(f"{p}: {exc}") from None
 
     @classmethod
     def load_latest(cls, dir_or_pattern: "_ckpt.PathLike") -> "Network":
