@@ -244,10 +244,10 @@ class MLP:
         if self.si_w is not None:
             params = self.params()
             omega = [w / ((p - p0) ** 2 + self.si_xi)
-                     for w, p, p0 in zip(self.si_w, params, self.si_start)]
+                     for w, p, p0 in zip(self.si_w, params, self.si_start)]  # type: ignore[arg-type]
             # Negative contributions (the loss went up along the path) carry no importance.
             omega = [np.maximum(o, 0.0) for o in omega]
-            self.si_omega = omega if self.si_omega is None else [
+            self.si_omega = omega if self.si_omega is None else [  # type: ignore[assignment]
                 a + b for a, b in zip(self.si_omega, omega)]
             self.si_anchor = [p.copy() for p in params]
             self.si_start = [p.copy() for p in params]

@@ -77,7 +77,7 @@ def _shape(name: str, shape: Any) -> Optional[Tuple[int, int]]:
         return None
     if len(shape) != 2:
         raise ValueError(f"{name} must be (h, w), got {shape!r}")
-    return (_int(name, shape[0]), _int(name, shape[1]))
+    return (_int(name, shape[0]), _int(name, shape[1]))  # type: ignore[return-value]
 
 
 def _affinity(a: Any) -> Optional[Tuple[Tuple[float, ...], ...]]:
@@ -105,7 +105,7 @@ _CONVERT = {
 def _convert(obj: Any, skip: Sequence[str] = ()) -> None:
     for f in dataclasses.fields(obj):
         if f.name not in skip:
-            object.__setattr__(obj, f.name, _CONVERT[f.type](f.name, getattr(obj, f.name)))
+            object.__setattr__(obj, f.name, _CONVERT[f.type](f.name, getattr(obj, f.name)))  # type: ignore[operator,index]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def positions(n: int, dims: int = 1, shape=None) -> np.ndarray:
     (row coordinate first on a 2-D grid)."""
     if dims not in (1, 2):
         raise ValueError(f"dims must be 1 or 2, got {dims}")
-    p = _lpn.unit_positions(n, dims, None if shape is None else tuple(int(v) for v in shape))
+    p = _lpn.unit_positions(n, dims, None if shape is None else tuple(int(v) for v in shape))  # type: ignore[arg-type]
     return p[:, :1] if dims == 1 else p[:, ::-1].copy()
 
 

@@ -72,7 +72,7 @@ CASES = [
 def run(seed: int, quick: bool, bar) -> dict:
     """Run the agent-memory scenarios; returns the suite's result dict."""
     enc = HashedNgramEncoder(dim=256)
-    texts, queries, answers, kinds = [], [], [], []
+    texts, queries, answers, kinds = [], [], [], []  # type: ignore[var-annotated]
     for kind, items, qs in CASES:
         base = len(texts)
         texts += items
@@ -88,7 +88,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     bar.update(len(texts))
     got, scores = mem.recall(Q, k=3, now=0.0)
     bar.update(len(queries))
-    answers = np.asarray(answers)
+    answers = np.asarray(answers)  # type: ignore[assignment]
     hit = got[:, 0] == ids[answers]
     raw = np.argmax(Q @ X.T, axis=1) == answers
     per_kind = {k: float(np.mean(hit[np.asarray(kinds) == k])) for k, _, _ in CASES}
