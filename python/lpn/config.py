@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -24,10 +24,8 @@ _SPEC_DEFAULTS: dict = json.loads(_lpn.spec_defaults())
 _U64 = 2 ** 64
 
 
-def _int(name: str, v: Any, *, allow_none: bool = False) -> Optional[int]:
+def _int(name: str, v: Any) -> int:
     """An unsigned integer, the engine's type for counts and sizes."""
-    if v is None and allow_none:
-        return None
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
     if not 0 <= v < _U64:
@@ -35,16 +33,22 @@ def _int(name: str, v: Any, *, allow_none: bool = False) -> Optional[int]:
     return int(v)
 
 
-def _float(name: str, v: Any, *, allow_none: bool = False) -> Optional[float]:
+def _float(name: str, v: Any) -> float:
     """A finite float (JSON, the engine's transport, has no NaN or inf)."""
-    if v is None and allow_none:
-        return None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
     v = float(v)
     if not np.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {v}")
     return v
+
+
+def _opt_int(name: str, v: Any) -> Optional[int]:
+    return None if v is None else _int(name, v)
+
+
+def _opt_float(name: str, v: Any) -> Optional[float]:
+    return None if v is None else _float(name, v)
 
 
 def _bool(name: str, v: Any) -> bool:
@@ -77,7 +81,7 @@ def _shape(name: str, shape: Any) -> Optional[Tuple[int, int]]:
         return None
     if len(shape) != 2:
         raise ValueError(f"{name} must be (h, w), got {shape!r}")
-    return (_int(name, shape[0]), _int(name, shape[1]))  # type: ignore[return-value]
+    return (_int(name, shape[0]), _int(name, shape[1]))
 
 
 def _affinity(a: Any) -> Optional[Tuple[Tuple[float, ...], ...]]:
@@ -92,11 +96,11 @@ def _affinity(a: Any) -> Optional[Tuple[Tuple[float, ...], ...]]:
 
 
 # Python type of each field, by the annotation string (`from __future__ import annotations`).
-_CONVERT = {
+_CONVERT: Dict[str, Callable[[str, Any], Any]] = {
     "int": _int,
-    "Optional[int]": lambda n, v: _int(n, v, allow_none=True),
+    "Optional[int]": _opt_int,
     "float": _float,
-    "Optional[float]": lambda n, v: _float(n, v, allow_none=True),
+    "Optional[float]": _opt_float,
     "bool": _bool,
     "str": _str,
 }
@@ -105,7 +109,8 @@ _CONVERT = {
 def _convert(obj: Any, skip: Sequence[str] = ()) -> None:
     for f in dataclasses.fields(obj):
         if f.name not in skip:
-            object.__setattr__(obj, f.name, _CONVERT[f.type](f.name, getattr(obj, f.name)))  # type: ignore[operator,index]
+            # `f.type` is the annotation string here (see _CONVERT), typed str | type by typeshed.
+            object.__setattr__(obj, f.name, _CONVERT[str(f.type)](f.name, getattr(obj, f.name)))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ inside the neighbourhood" (or, for the structural experiment, half outside it).
 from __future__ import annotations
 
 import functools
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -54,7 +55,12 @@ def positions(n: int, dims: int = 1, shape=None) -> np.ndarray:
     (row coordinate first on a 2-D grid)."""
     if dims not in (1, 2):
         raise ValueError(f"dims must be 1 or 2, got {dims}")
-    p = _lpn.unit_positions(n, dims, None if shape is None else tuple(int(v) for v in shape))  # type: ignore[arg-type]
+    grid: Optional[Tuple[int, int]] = None
+    if shape is not None:
+        if len(shape) != 2:  # the engine takes exactly (h, w)
+            raise TypeError(f"shape must be (h, w), got {shape!r}")
+        grid = (int(shape[0]), int(shape[1]))
+    p = _lpn.unit_positions(n, dims, grid)
     return p[:, :1] if dims == 1 else p[:, ::-1].copy()
 
 

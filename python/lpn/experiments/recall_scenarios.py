@@ -8,6 +8,8 @@ baseline is raw cosine nearest neighbour on the same vectors.
 
 from __future__ import annotations
 
+from typing import List
+
 import numpy as np
 
 from ..encoders import HashedNgramEncoder
@@ -72,13 +74,16 @@ CASES = [
 def run(seed: int, quick: bool, bar) -> dict:
     """Run the agent-memory scenarios; returns the suite's result dict."""
     enc = HashedNgramEncoder(dim=256)
-    texts, queries, answers, kinds = [], [], [], []  # type: ignore[var-annotated]
+    texts: List[str] = []
+    queries: List[str] = []
+    answer_rows: List[int] = []
+    kinds: List[str] = []
     for kind, items, qs in CASES:
         base = len(texts)
         texts += items
         for q, i in qs:
             queries.append(q)
-            answers.append(base + i)
+            answer_rows.append(base + i)
             kinds.append(kind)
     bar.add_total(len(texts) + len(queries))
     X = enc.encode(texts)
@@ -88,7 +93,7 @@ def run(seed: int, quick: bool, bar) -> dict:
     bar.update(len(texts))
     got, scores = mem.recall(Q, k=3, now=0.0)
     bar.update(len(queries))
-    answers = np.asarray(answers)  # type: ignore[assignment]
+    answers = np.asarray(answer_rows)
     hit = got[:, 0] == ids[answers]
     raw = np.argmax(Q @ X.T, axis=1) == answers
     per_kind = {k: float(np.mean(hit[np.asarray(kinds) == k])) for k, _, _ in CASES}

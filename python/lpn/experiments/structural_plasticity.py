@@ -74,7 +74,7 @@ def run(seed: int, quick: bool, bar) -> dict:
                     on_chunk=lambda s: curves["linear_mse"].append(
                         rel_mse(linear.predict(Xte), Tte)))
     dense = {"tanh MLP": curves["baseline_mse"][-1], "NLMS linear": curves["linear_mse"][-1]}
-    best = min(dense, key=dense.get)  # type: ignore[arg-type]
+    best = min(dense, key=lambda k: dense[k])
 
     syn = grow_net.layers[0].synapses()
     rows = np.bincount(syn["post"].astype(np.int64), minlength=N)
