@@ -41,6 +41,35 @@ def softmax(z, axis=-1):
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
+
+def _rows(x, t, n_in: int, n_out: int) -> Tuple[np.ndarray, np.ndarray]:
+    """`x, t` as float64 batches `(B, n_in), (B, n_out)`; a ValueError naming both shapes."""
+    X = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    T = np.atleast_2d(np.asarray(t, dtype=np.float64))
+    if X.shape[1] != n_in or T.shape[1] != n_out or X.shape[0] != T.shape[0]:
+        raise ValueError(f"expected x (B, {n_in}) and t (B, {n_out}), got {X.shape}, {T.shape}")
+    return X, T
+
+
+def _masked_out(Y: np.ndarray, mask) -> np.ndarray:
+    """`Y` with masked-out outputs set to 0, as float32 (every baseline's predict output)."""
+    if mask is not None:
+        Y = Y * np.asarray(mask, dtype=bool)
+    return Y.astype(np.float32)
+
+
+def _pull(p: np.ndarray, rate: float, importance: np.ndarray, anchor: np.ndarray) -> None:
+    """The quadratic consolidation penalty (EWC, SI) as an exact partial step towards
+    `anchor`, in place: capping `rate * importance` at 1 keeps large entries from
+    overshooting (plain SGD on the penalty diverges when it exceeds 2)."""
+    p -= np.minimum(1.0, rate * importance) * (p - anchor)
+
+
+def _accumulate(total: Optional[List[np.ndarray]], new: List[np.ndarray]) -> List[np.ndarray]:
+    """Per-parameter importances summed over tasks (`new` alone after the first task)."""
+    return new if total is None else [a + b for a, b in zip(total, new)]
+
+
 _ACTS: Dict[str, Tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]] = {
     "tanh": (np.tanh, lambda z, y: 1.0 - y * y),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z, y: (z > 0).astype(z.dtype)),
@@ -99,11 +128,14 @@ class MLP:
         self.fisher: Optional[List[np.ndarray]] = None
         self.anchor: Optional[List[np.ndarray]] = None
         # Synaptic Intelligence: running path integral, the task-start parameters and the
-        # accumulated importance (Omega); the pull re-uses ``fisher``/``anchor`` slots via
-        # ``_penalty`` below.
-        self.si_omega = None
-        self.si_w = [np.zeros_like(p) for p in self.params()] if self.si_c > 0 else None
-        self.si_start = [p.copy() for p in self.params()] if self.si_c > 0 else None
+        # accumulated importance (Omega) with its anchor, pulled by ``_pull`` like EWC's.
+        self.si_omega: Optional[List[np.ndarray]] = None
+        self.si_anchor: List[np.ndarray] = []
+        self.si_w: Optional[List[np.ndarray]] = None
+        self.si_start: List[np.ndarray] = []
+        if self.si_c > 0:
+            self.si_w = [np.zeros_like(p) for p in self.params()]
+            self.si_start = [p.copy() for p in self.params()]
         self.buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.seen = 0
         self.steps = 0
@@ -143,9 +175,7 @@ class MLP:
             H = Z if k == last else act(Z)
         if self.loss == "softmax":
             H = softmax(H, axis=-1)
-        if mask is not None:
-            H = H * np.asarray(mask, dtype=bool)
-        H = H.astype(np.float32)
+        H = _masked_out(H, mask)
         return H[0] if single else H
 
     def _grads(self, x, t, mask):
@@ -189,16 +219,12 @@ class MLP:
         params = self.params()
         for k, (p, g) in enumerate(zip(params, grads)):
             before = p.copy() if self.si_w is not None else None
-            if self.fisher is not None and self.ewc_lambda > 0:
-                # The quadratic EWC pull, applied as an exact partial step towards the
-                # anchor: capping lr*lambda*F at 1 keeps large Fisher entries from
-                # overshooting (plain SGD on the penalty diverges when lr*lambda*F > 2).
-                pull = np.minimum(1.0, self.lr * self.ewc_lambda * self.fisher[k])
-                p -= pull * (p - self.anchor[k])
+            if self.fisher is not None and self.anchor is not None and self.ewc_lambda > 0:
+                # EWC's penalty lambda/2 * F * (p - anchor)^2.
+                _pull(p, self.lr * self.ewc_lambda, self.fisher[k], self.anchor[k])
             if self.si_omega is not None:
-                # SI's surrogate loss c * Omega * (p - anchor)^2, the same capped pull.
-                pull = np.minimum(1.0, 2.0 * self.lr * self.si_c * self.si_omega[k])
-                p -= pull * (p - self.si_anchor[k])
+                # SI's surrogate loss c * Omega * (p - anchor)^2.
+                _pull(p, 2.0 * self.lr * self.si_c, self.si_omega[k], self.si_anchor[k])
             p -= self.lr * g
             if self.si_w is not None:
                 # Path integral of the task loss along the actual trajectory (Zenke et al.
@@ -209,12 +235,7 @@ class MLP:
 
     def learn(self, x, t, mask=None) -> float:
         """One online SGD step per row (plus replays); returns the mean loss of new rows."""
-        X = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        T = np.atleast_2d(np.asarray(t, dtype=np.float64))
-        if X.shape[1] != self.n_in or T.shape[1] != self.n_out or X.shape[0] != T.shape[0]:
-            raise ValueError(
-                f"expected x (B, {self.n_in}) and t (B, {self.n_out}), got {X.shape}, {T.shape}"
-            )
+        X, T = _rows(x, t, self.n_in, self.n_out)
         M = None if mask is None else np.asarray(mask, dtype=bool)
         losses = []
         for r in range(X.shape[0]):
@@ -244,11 +265,9 @@ class MLP:
         if self.si_w is not None:
             params = self.params()
             omega = [w / ((p - p0) ** 2 + self.si_xi)
-                     for w, p, p0 in zip(self.si_w, params, self.si_start)]  # type: ignore[arg-type]
+                     for w, p, p0 in zip(self.si_w, params, self.si_start)]
             # Negative contributions (the loss went up along the path) carry no importance.
-            omega = [np.maximum(o, 0.0) for o in omega]
-            self.si_omega = omega if self.si_omega is None else [  # type: ignore[assignment]
-                a + b for a, b in zip(self.si_omega, omega)]
+            self.si_omega = _accumulate(self.si_omega, [np.maximum(o, 0.0) for o in omega])
             self.si_anchor = [p.copy() for p in params]
             self.si_start = [p.copy() for p in params]
             self.si_w = [np.zeros_like(p) for p in params]
@@ -265,10 +284,7 @@ class MLP:
             _, gW, gb = self._grads(X[r], T[r], mr)
             for k, g in enumerate([*gW, *gb]):
                 F[k] += g * g / n
-        if self.fisher is None:
-            self.fisher = F
-        else:
-            self.fisher = [a + b for a, b in zip(self.fisher, F)]
+        self.fisher = _accumulate(self.fisher, F)
         self.anchor = [p.copy() for p in self.params()]
 
 
@@ -321,19 +337,11 @@ class NLMS:
         X = np.asarray(x, dtype=np.float64)
         if X.shape[-1] != self.n_in:
             raise ValueError(f"expected inputs with {self.n_in} features, got {X.shape}")
-        Y = X @ self.W.T + self.b
-        if mask is not None:
-            Y = Y * np.asarray(mask, dtype=bool)
-        return Y.astype(np.float32)
+        return _masked_out(X @ self.W.T + self.b, mask)
 
     def learn(self, x, t, mask=None) -> float:
         """One normalised step per row, in order; returns the mean masked squared error."""
-        X = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        T = np.atleast_2d(np.asarray(t, dtype=np.float64))
-        if X.shape[1] != self.n_in or T.shape[1] != self.n_out or X.shape[0] != T.shape[0]:
-            raise ValueError(
-                f"expected x (B, {self.n_in}) and t (B, {self.n_out}), got {X.shape}, {T.shape}"
-            )
+        X, T = _rows(x, t, self.n_in, self.n_out)
         m = np.ones(self.n_out) if mask is None else np.asarray(mask, dtype=np.float64)
         losses = []
         for x_r, t_r in zip(X, T):
@@ -362,19 +370,11 @@ class HebbianMemory:
 
     def predict(self, x, mask=None) -> np.ndarray:
         """Recall `W x` for one key or a batch; masked-out outputs are 0; float32 out."""
-        Y = np.asarray(x, dtype=np.float64) @ self.W.T
-        if mask is not None:
-            Y = Y * np.asarray(mask, dtype=bool)
-        return Y.astype(np.float32)
+        return _masked_out(np.asarray(x, dtype=np.float64) @ self.W.T, mask)
 
     def learn(self, x, t, mask=None) -> float:
         """Add `t x^T` for every row; returns the mean squared recall error before the write."""
-        X = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        T = np.atleast_2d(np.asarray(t, dtype=np.float64))
-        if X.shape[1] != self.n_in or T.shape[1] != self.n_out or X.shape[0] != T.shape[0]:
-            raise ValueError(
-                f"expected x (B, {self.n_in}) and t (B, {self.n_out}), got {X.shape}, {T.shape}"
-            )
+        X, T = _rows(x, t, self.n_in, self.n_out)
         loss = float(((T - X @ self.W.T) ** 2).mean())
         self.W += T.T @ X  # the sum of outer products, order-free
         return loss
