@@ -46,6 +46,48 @@ def learn_config(config: Any, lr: Optional[float], budget: Optional[float]) -> L
     return cfg.replace(**changes) if changes else cfg
 
 
+def check_count(name: str, value: Any) -> int:
+    """`value` as an int >= 1 (a Python or NumPy integer, not a bool); a ValueError naming
+    `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+class Hyperparameters:
+    """The architecture and rule hyper-parameters both wrappers take.
+
+    Stored exactly as given: scikit-learn and river read them back off the instance under the
+    names of the estimator's `__init__` (for `clone`, `get_params`), and validate on use.
+    """
+
+    hidden_layer_sizes: Any
+    radius: Optional[float]
+    fan_in: Optional[int]
+    activation: str
+    lr: Optional[float]
+    budget: Optional[float]
+    config: Any
+
+    def _set_hyperparameters(self, hidden_layer_sizes: Any, radius: Optional[float],
+                             fan_in: Optional[int], activation: str, lr: Optional[float],
+                             budget: Optional[float], config: Any) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.radius = radius
+        self.fan_in = fan_in
+        self.activation = activation
+        self.lr = lr
+        self.budget = budget
+        self.config = config
+
+    def _network(self, n_in: int, n_out: int, hidden_layer_sizes: Sequence[int],
+                 seed: int) -> Network:
+        """A fresh network `n_in -> hidden_layer_sizes -> n_out` with these hyper-parameters."""
+        cfg = learn_config(self.config, self.lr, self.budget)
+        return build_network(n_in, n_out, hidden_layer_sizes, self.radius, self.fan_in,
+                             self.activation, cfg, seed)
+
+
 def build_network(n_in: int, n_out: int, hidden_layer_sizes: Sequence[int], radius: Any,
                   fan_in: Optional[int], activation: str, config: LearnConfig,
                   seed: int) -> Network:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from typing import Any, Dict, Hashable, Optional, Sequence
+from typing import Any, Dict, Hashable, List, Optional, Sequence
 
 import numpy as np
 
@@ -38,22 +38,20 @@ REGRESSOR_LR = 0.5
 CLASSIFIER_LR = 0.1
 
 
-class _DictInputs:
+class _DictInputs(_estimators.Hyperparameters):
     """Maps dict keys to input slots; shared by both estimators."""
 
-    # Set by the estimators' __init__ (river reads parameters off the instance).
-    hidden_layer_sizes: Optional[Sequence[int]]
-    radius: Optional[float]
-    fan_in: Optional[int]
-    activation: str
-    lr: Optional[float]
-    budget: Optional[float]
-    config: Any
-    max_features: int
-    seed: Optional[int]
     _net: Any
 
-    def _init_inputs(self) -> None:
+    def _init_inputs(self, hidden_layer_sizes: Optional[Sequence[int]], radius: Optional[float],
+                     fan_in: Optional[int], activation: str, lr: Optional[float],
+                     budget: Optional[float], config: Any, max_features: int,
+                     seed: Optional[int]) -> None:
+        # Stored as given: river reads the parameters back off the instance.
+        self._set_hyperparameters(hidden_layer_sizes, radius, fan_in, activation, lr, budget,
+                                  config)
+        self.max_features = max_features
+        self.seed = seed
         self._slots: Dict[Hashable, int] = {}
         self._net = None
         self._warned_full = False
@@ -62,10 +60,11 @@ class _DictInputs:
         if not isinstance(x, dict):
             raise TypeError(f"x must be a dict of feature -> number, got {type(x).__name__}")
         if grow:
-            new = [k for k in x if k not in self._slots]
+            # Any: keys are tried for a natural order first, whatever their types.
+            new: List[Any] = [k for k in x if k not in self._slots]
             if new:
                 try:
-                    new.sort()  # type: ignore[call-arg]
+                    new.sort()
                 except TypeError:  # keys of mixed types: a total order on their text
                     new.sort(key=lambda k: (type(k).__name__, repr(k)))
                 for k in new:
@@ -93,13 +92,9 @@ class _DictInputs:
         return v
 
     def _build(self, n_out: int):
-        if isinstance(self.max_features, bool) or not isinstance(self.max_features, int) \
-                or self.max_features < 1:
-            raise ValueError(f"max_features must be an int >= 1, got {self.max_features!r}")
-        cfg = _estimators.learn_config(self.config, self.lr, self.budget)
+        _estimators.check_count("max_features", self.max_features)
         seed = self.seed if self.seed is not None else random.SystemRandom().randrange(2**31)
-        return _estimators.build_network(self.max_features, n_out, self.hidden_layer_sizes or (),
-                                         self.radius, self.fan_in, self.activation, cfg, seed)
+        return self._network(self.max_features, n_out, self.hidden_layer_sizes or (), seed)
 
 
 class LPNRegressor(_DictInputs, base.Regressor):
@@ -127,16 +122,8 @@ class LPNRegressor(_DictInputs, base.Regressor):
                  lr: Optional[float] = REGRESSOR_LR,
                  budget: Optional[float] = _estimators.DEFAULT_BUDGET, config: Any = None,
                  max_features: int = 64, seed: Optional[int] = None) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.radius = radius
-        self.fan_in = fan_in
-        self.activation = activation
-        self.lr = lr
-        self.budget = budget
-        self.config = config
-        self.max_features = max_features
-        self.seed = seed
-        self._init_inputs()
+        self._init_inputs(hidden_layer_sizes, radius, fan_in, activation, lr, budget, config,
+                          max_features, seed)
 
     @classmethod
     def _unit_test_params(cls):
@@ -178,18 +165,10 @@ class LPNClassifier(_DictInputs, base.Classifier):
                  budget: Optional[float] = _estimators.DEFAULT_BUDGET, config: Any = None,
                  max_features: int = 64, max_classes: int = 16, temperature: float = 0.1,
                  seed: Optional[int] = None) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.radius = radius
-        self.fan_in = fan_in
-        self.activation = activation
-        self.lr = lr
-        self.budget = budget
-        self.config = config
-        self.max_features = max_features
+        self._init_inputs(hidden_layer_sizes, radius, fan_in, activation, lr, budget, config,
+                          max_features, seed)
         self.max_classes = max_classes
         self.temperature = temperature
-        self.seed = seed
-        self._init_inputs()
         self._classes: Dict[Hashable, int] = {}
 
     @property

@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 _CHUNK = 4096
 
 
-class _LPNBase(BaseEstimator):
+class _LPNBase(_estimators.Hyperparameters, BaseEstimator):
     """Shared parameters and the training loop."""
 
     def __init__(self, hidden_layer_sizes: Sequence[int] = (), *, radius: Optional[float] = None,
@@ -48,26 +48,16 @@ class _LPNBase(BaseEstimator):
                  budget: Optional[float] = _estimators.DEFAULT_BUDGET, config: Any = None,
                  max_iter: int = 10, shuffle: bool = True,
                  random_state: Any = None) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.radius = radius
-        self.fan_in = fan_in
-        self.activation = activation
-        self.lr = lr
-        self.budget = budget
-        self.config = config
+        self._set_hyperparameters(hidden_layer_sizes, radius, fan_in, activation, lr, budget,
+                                  config)
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
 
     # -- helpers --------------------------------------------------------------------------
     def _new_network(self, n_in: int, n_out: int, rng: np.random.RandomState) -> Network:
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) \
-                or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        cfg = _estimators.learn_config(self.config, self.lr, self.budget)
-        seed = int(rng.randint(0, 2**31 - 1))
-        return _estimators.build_network(n_in, n_out, self.hidden_layer_sizes, self.radius,
-                                         self.fan_in, self.activation, cfg, seed)
+        _estimators.check_count("max_iter", self.max_iter)
+        return self._network(n_in, n_out, self.hidden_layer_sizes, int(rng.randint(0, 2**31 - 1)))
 
     def _learn_pass(self, X: np.ndarray, T: np.ndarray, order: Optional[np.ndarray]) -> float:
         total, n = 0.0, X.shape[0]
