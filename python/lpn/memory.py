@@ -255,7 +255,7 @@ class RecallMemory:
         try:
             return cls.from_bytes(data, clock)
         except ValueError as exc:
-            raise ValueError(f"{os.fspath(path)}: {exc}") from None  # type: ignore[str-bytes-safe]
+            raise ValueError(f"{_ckpt.fspath(path)}: {exc}") from None
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         # Through the checkpoint bytes: copies are exact and independent; the clock travels by
