@@ -24,7 +24,8 @@
 use crate::arena::{Flat, FlatVec, Kind, SynapseArena};
 use crate::budget::Budget;
 use crate::config::{LayerSpec, LearnConfig};
-use crate::error::{value_err, LpnError, Result};
+use crate::error::Result;
+use crate::header::Format;
 use crate::layer::{Layer, LayerStats, Side, Signal};
 use crate::network::{Counters, Network, Saved};
 use crate::replay::Reservoir;
@@ -33,10 +34,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub const FORMAT: &str = "lpn-checkpoint";
 pub const FORMAT_VERSION: u32 = 1;
+const CHECKPOINT: Format = Format {
+    tag: FORMAT,
+    version: FORMAT_VERSION,
+    noun: "lpn checkpoint",
+    name: "lpn checkpoint",
+};
 
 /// An owned little-endian tensor for the writer.
 struct Owned {
@@ -173,46 +180,20 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
         }
     }
     let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-    meta.insert(
-        "lpn_version".to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    );
-    meta.insert(
-        "config".to_string(),
-        serde_json::to_string(net.config()).expect("config is plain data"),
-    );
-    meta.insert(
-        "specs".to_string(),
-        serde_json::to_string(&specs).expect("specs are plain data"),
-    );
     let refs: Vec<(&str, &Owned)> = w.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    // Names are unique and shapes match their data by construction, so this cannot fail.
-    let bytes =
-        safetensors::serialize(refs, Some(meta)).expect("checkpoint tensors are well formed");
-    canonical_header(bytes)
-}
-
-/// The same file with its JSON header written with every object's keys sorted. safetensors
-/// writes `__metadata__` in hash-map order, which differs from call to call; same state must
-/// give the same bytes (content hashes, dedup, caching). Offsets are relative to the end of the
-/// header, so only the header changes; it is padded with spaces to 8 bytes as safetensors does.
-fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
-    let header: serde_json::Value =
-        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
-    // serde_json's map is a BTreeMap (no `preserve_order`): keys serialise sorted.
-    let mut text = serde_json::to_vec(&header).expect("JSON value serialises");
-    while !(8 + text.len()).is_multiple_of(8) {
-        text.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
-    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
-    out.extend_from_slice(&text);
-    out.extend_from_slice(&bytes[8 + n..]);
-    out
+    CHECKPOINT.serialize(
+        refs,
+        vec![
+            (
+                "config",
+                serde_json::to_string(net.config()).expect("config is plain data"),
+            ),
+            (
+                "specs",
+                serde_json::to_string(&specs).expect("specs are plain data"),
+            ),
+        ],
+    )
 }
 
 fn col_is_empty(c: &Flat<'_>) -> bool {
@@ -223,7 +204,7 @@ fn col_is_empty(c: &Flat<'_>) -> bool {
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
-    value_err(format!("invalid lpn checkpoint: {}", msg.into()))
+    CHECKPOINT.invalid(msg)
 }
 
 /// Typed, length-checked access to the tensors of one file; remembers what was read so that
@@ -309,45 +290,15 @@ fn finite(what: &str, v: &[f32]) -> Result<()> {
 
 /// A network from checkpoint bytes, or a `Value` error naming what is wrong with them.
 pub fn from_bytes(data: &[u8]) -> Result<Network> {
-    let unreadable = |e| {
-        LpnError::Value(format!(
-            "not a readable lpn checkpoint (safetensors: {e}); is the file truncated or corrupted?"
-        ))
-    };
-    let (_, header) = SafeTensors::read_metadata(data).map_err(unreadable)?;
-    let meta = match header.metadata() {
-        Some(m) => m.clone(),
-        None => {
-            return value_err("not an lpn checkpoint: the safetensors file has no __metadata__")
-        }
-    };
-    match meta.get("format") {
-        Some(f) if f == FORMAT => {}
-        Some(f) => {
-            return value_err(format!(
-                "not an lpn checkpoint: format is {f:?}, expected {FORMAT:?}"
-            ))
-        }
-        None => return value_err("not an lpn checkpoint: __metadata__ has no \"format\" entry"),
-    }
-    let version = meta
-        .get("format_version")
-        .map(String::as_str)
-        .unwrap_or("<missing>");
-    if version != FORMAT_VERSION.to_string() {
-        return value_err(format!(
-            "lpn checkpoint format version {version} is not supported: this lpn ({}) reads version {FORMAT_VERSION}",
-            env!("CARGO_PKG_VERSION")
-        ));
-    }
+    let meta = CHECKPOINT.metadata(data)?;
     let json = |key: &str| -> Result<&String> {
         meta.get(key)
             .map_or_else(|| bad(format!("__metadata__ has no {key:?} entry")), Ok)
     };
-    let config: LearnConfig = serde_json::from_str(json("config")?)
-        .map_err(|e| LpnError::Value(format!("invalid lpn checkpoint: config: {e}")))?;
-    let specs: Vec<LayerSpec> = serde_json::from_str(json("specs")?)
-        .map_err(|e| LpnError::Value(format!("invalid lpn checkpoint: specs: {e}")))?;
+    let config: LearnConfig =
+        serde_json::from_str(json("config")?).or_else(|e| bad(format!("config: {e}")))?;
+    let specs: Vec<LayerSpec> =
+        serde_json::from_str(json("specs")?).or_else(|e| bad(format!("specs: {e}")))?;
     config.validate().or_else(|e| bad(format!("config: {e}")))?;
     if specs.is_empty() {
         return bad("no layers");
@@ -370,7 +321,7 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
     let n_final = specs[n_hidden].n_out;
     let (n_in, n_out) = (specs[0].n_in, n_final);
 
-    let st = SafeTensors::deserialize(data).map_err(unreadable)?;
+    let st = SafeTensors::deserialize(data).map_err(|e| CHECKPOINT.unreadable(e))?;
     let mut rd = Reader {
         st,
         used: HashSet::new(),
@@ -613,6 +564,7 @@ fn read_reservoir(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::LpnError;
 
     fn net() -> Network {
         let cfg = LearnConfig {

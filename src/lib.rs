@@ -7,6 +7,7 @@ pub mod budget;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod header;
 pub mod layer;
 pub mod limits;
 pub mod memory;

@@ -3,8 +3,7 @@
 //! Layout. `__metadata__` holds `format = "lpn-memory"`, `format_version`, `lpn_version` and
 //! `config` (the `MemoryConfig` as JSON). Tensors (1-D, little-endian):
 //!
-//! * `network` u8: the layer as an lpn network checkpoint (`checkpoint::to_bytes`, header
-//!   canonicalised)
+//! * `network` u8: the layer as an lpn network checkpoint (`checkpoint::to_bytes`)
 //! * `items.ids` u64, `items.vectors` f32 `[n·dim]`, `items.uses` u32, `items.last_access` f64,
 //!   `items.tier` u8, in storage order
 //! * `links.a`, `links.b` u64 and `links.weight` f32: each link once, `a < b`, ascending
@@ -14,33 +13,23 @@
 //! Codes and the projection are recomputed (both are pure functions of the seed and the stored
 //! vectors), so they cannot disagree with what was saved.
 //!
-//! Bytes are deterministic: safetensors orders tensors by name, and the JSON header is rewritten
-//! with sorted keys (safetensors writes its metadata map in hash order).
+//! Bytes are deterministic: safetensors orders tensors by name, and the JSON header is written
+//! with sorted keys (`crate::header`, shared with checkpoints).
 use super::{MemoryConfig, RecallMemory, Tier, LOG_LEARN, LOG_REHEARSE};
 use crate::checkpoint;
-use crate::error::{value_err, LpnError, Result};
+use crate::error::Result;
+use crate::header::Format;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{HashMap, HashSet};
 
 pub const FORMAT: &str = "lpn-memory";
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Rewrite a safetensors header with sorted keys; the data section is untouched.
-pub fn canonical(bytes: Vec<u8>) -> Vec<u8> {
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
-    let header: serde_json::Value =
-        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote a JSON header");
-    // serde_json's map is ordered by key, so this prints every object sorted.
-    let mut h = serde_json::to_string(&header)
-        .expect("a JSON value prints")
-        .into_bytes();
-    h.resize(h.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + h.len() + bytes.len() - 8 - n);
-    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(&bytes[8 + n..]);
-    out
-}
+const MEMORY: Format = Format {
+    tag: FORMAT,
+    version: FORMAT_VERSION,
+    noun: "lpn memory file",
+    name: "lpn memory",
+};
 
 fn le<T: Copy, const W: usize>(v: &[T], f: impl Fn(T) -> [u8; W]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() * W);
@@ -53,11 +42,7 @@ fn le<T: Copy, const W: usize>(v: &[T], f: impl Fn(T) -> [u8; W]) -> Vec<u8> {
 pub fn to_bytes(m: &RecallMemory) -> Vec<u8> {
     let triples = m.links.triples();
     let mut t: Vec<(&str, Dtype, Vec<u8>)> = vec![
-        (
-            "network",
-            Dtype::U8,
-            canonical(checkpoint::to_bytes(&m.net)),
-        ),
+        ("network", Dtype::U8, checkpoint::to_bytes(&m.net)),
         ("items.ids", Dtype::U64, le(&m.ids, u64::to_le_bytes)),
         (
             "items.vectors",
@@ -116,22 +101,17 @@ pub fn to_bytes(m: &RecallMemory) -> Vec<u8> {
             )
         })
         .collect();
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-    meta.insert(
-        "lpn_version".to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    );
-    meta.insert(
-        "config".to_string(),
-        serde_json::to_string(&m.cfg).expect("config is plain data"),
-    );
-    canonical(safetensors::serialize(views, Some(meta)).expect("tensors are well formed"))
+    MEMORY.serialize(
+        views,
+        vec![(
+            "config",
+            serde_json::to_string(&m.cfg).expect("config is plain data"),
+        )],
+    )
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
-    value_err(format!("invalid lpn memory file: {}", msg.into()))
+    MEMORY.invalid(msg)
 }
 
 fn tensor<'a>(st: &SafeTensors<'a>, name: &str, dtype: Dtype) -> Result<TensorView<'a>> {
@@ -170,35 +150,13 @@ fn read<T, const W: usize>(
 
 /// A memory from `to_bytes` output, or a `Value` error naming what is wrong.
 pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
-    let st = SafeTensors::deserialize(data).map_err(|e| {
-        LpnError::Value(format!(
-            "not a readable lpn memory file (safetensors: {e}); is it truncated or corrupted?"
-        ))
-    })?;
-    let (_, header) =
-        SafeTensors::read_metadata(data).map_err(|e| LpnError::Value(e.to_string()))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    match meta.get("format") {
-        Some(f) if f == FORMAT => {}
-        other => {
-            return value_err(format!(
-                "not an lpn memory file: format is {other:?}, expected {FORMAT:?}"
-            ))
-        }
-    }
-    let version = meta
-        .get("format_version")
-        .map_or("<missing>", |s| s.as_str());
-    if version != FORMAT_VERSION.to_string() {
-        return value_err(format!(
-            "lpn memory format version {version} is not supported: this lpn reads version {FORMAT_VERSION}"
-        ));
-    }
+    let st = SafeTensors::deserialize(data).map_err(|e| MEMORY.unreadable(e))?;
+    let meta = MEMORY.metadata(data)?;
     let cfg: MemoryConfig = serde_json::from_str(
         meta.get("config")
             .map_or_else(|| bad("__metadata__ has no \"config\" entry"), Ok)?,
     )
-    .map_err(|e| LpnError::Value(format!("invalid lpn memory file: config: {e}")))?;
+    .or_else(|e| bad(format!("config: {e}")))?;
     cfg.validate().or_else(|e| bad(format!("config: {e}")))?;
     let mut m = RecallMemory::new(cfg)?;
     let dim = m.cfg.dim;

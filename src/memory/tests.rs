@@ -16,7 +16,7 @@ fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 }
 
 fn net_bytes(m: &RecallMemory) -> Vec<u8> {
-    save::canonical(checkpoint::to_bytes(&m.net))
+    checkpoint::to_bytes(&m.net)
 }
 
 #[test]
