@@ -38,12 +38,7 @@ use std::collections::HashSet;
 
 pub const FORMAT: &str = "lpn-checkpoint";
 pub const FORMAT_VERSION: u32 = 1;
-const CHECKPOINT: Format = Format {
-    tag: FORMAT,
-    version: FORMAT_VERSION,
-    noun: "lpn checkpoint",
-    name: "lpn checkpoint",
-};
+const CHECKPOINT: Format = Format::new(FORMAT, FORMAT_VERSION, "lpn checkpoint");
 
 /// An owned little-endian tensor for the writer.
 struct Owned {

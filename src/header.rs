@@ -9,17 +9,19 @@ use crate::error::{value_err, LpnError, Result};
 use safetensors::tensor::{SafeTensors, View};
 use std::collections::HashMap;
 
-/// One kind of lpn file: its `format` tag and version, and the words its errors use.
+/// One kind of lpn file: its `format` tag and version, and what its errors call it ("not an
+/// {noun}", "invalid {noun}: ...").
 pub struct Format {
     pub tag: &'static str,
     pub version: u32,
-    /// What the file is called in errors: "not an {noun}", "invalid {noun}: ...".
     pub noun: &'static str,
-    /// What its format is called in the version error: "{name} format version ...".
-    pub name: &'static str,
 }
 
 impl Format {
+    pub const fn new(tag: &'static str, version: u32, noun: &'static str) -> Self {
+        Format { tag, version, noun }
+    }
+
     /// The file: `tensors` under a canonical header whose `__metadata__` holds the format,
     /// its version, the writing lpn's version and `entries`.
     pub fn serialize<V: View>(
@@ -72,7 +74,7 @@ impl Format {
         if version != self.version.to_string() {
             return value_err(format!(
                 "{} format version {version} is not supported: this lpn ({}) reads version {}",
-                self.name,
+                self.noun,
                 env!("CARGO_PKG_VERSION"),
                 self.version
             ));
@@ -234,18 +236,13 @@ mod tests {
             e,
             "not an lpn memory file: the safetensors file has no __metadata__"
         );
-        let newer = super::Format {
-            tag: "lpn-memory",
-            version: 2,
-            noun: "-",
-            name: "-",
-        };
+        let newer = super::Format::new("lpn-memory", 2, "-");
         let e = save::from_bytes(&newer.serialize(none, vec![]))
             .err()
             .unwrap()
             .to_string();
         let want = format!(
-            "lpn memory format version 2 is not supported: this lpn ({}) reads version 1",
+            "lpn memory file format version 2 is not supported: this lpn ({}) reads version 1",
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(e, want);

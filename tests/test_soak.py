@@ -1,25 +1,17 @@
 """The long soak run (scripts/soak.py): only under `pytest -m soak`, never in CI."""
 
-import importlib.util
 import os
 
 import pytest
+from helpers import load_script
 
 pytestmark = pytest.mark.soak
 
 SAMPLES = int(os.environ.get("LPN_SOAK_SAMPLES", "1000000"))
 
 
-def load_script():
-    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "soak.py")
-    spec = importlib.util.spec_from_file_location("lpn_soak", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_soak_million_steps(tmp_path):
-    soak = load_script()
+    soak = load_script("soak")
     report = soak.run(samples=SAMPLES, every=max(1, SAMPLES // 10), folder=str(tmp_path))
     assert report["no_nan"]
     assert report["weights_bounded"]

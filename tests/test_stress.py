@@ -1,22 +1,15 @@
 """Concurrency stress (scripts/stress.py, 60 s by default) at 10 s: 8 threads predict and read
 stats while 2 learn and 1 saves. `LPN_STRESS_SECONDS` changes the duration."""
 
-import importlib.util
 import os
+
+from helpers import load_script
 
 SECONDS = float(os.environ.get("LPN_STRESS_SECONDS", "10"))
 
 
-def load_script():
-    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "stress.py")
-    spec = importlib.util.spec_from_file_location("lpn_stress", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_predict_learn_save_concurrently(tmp_path):
-    report = load_script().run(SECONDS, str(tmp_path))
+    report = load_script("stress").run(SECONDS, str(tmp_path))
     assert not report["errors"], report["errors"]
     assert report["threads_hung"] == 0, "deadlock: a thread did not finish"
     assert report["files_ok"], report["files"]

@@ -24,12 +24,7 @@ use std::collections::{HashMap, HashSet};
 
 pub const FORMAT: &str = "lpn-memory";
 pub const FORMAT_VERSION: u32 = 1;
-const MEMORY: Format = Format {
-    tag: FORMAT,
-    version: FORMAT_VERSION,
-    noun: "lpn memory file",
-    name: "lpn memory",
-};
+const MEMORY: Format = Format::new(FORMAT, FORMAT_VERSION, "lpn memory file");
 
 fn le<T: Copy, const W: usize>(v: &[T], f: impl Fn(T) -> [u8; W]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() * W);
