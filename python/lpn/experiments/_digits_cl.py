@@ -271,7 +271,7 @@ def evaluate_all(make_stream, seed, quick, bar, task_free=False, methods=None):
     # The matrices here are tiny (at most 540 x 256): a multi-threaded BLAS only adds
     # wake-up latency (measured 40 ms per MLP test-set predict on a busy 2-core machine, vs
     # < 1 ms on one thread).  threadpoolctl ships with scikit-learn, which the data needs.
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
         return _evaluate_all(make_stream, seed, quick, bar, task_free, methods)
