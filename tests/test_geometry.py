@@ -69,3 +69,8 @@ def test_bad_geometry_is_a_value_error():
         _lpn.unit_positions(4, 3)
     with pytest.raises(ValueError, match="columns"):
         _lpn.distances(np.zeros((2, 3)), np.zeros((2, 3)))
+    # tasks.positions hands the engine exactly (h, w): any other length is a clear TypeError.
+    with pytest.raises(TypeError, match=r"shape must be \(h, w\), got \(2, 3, 1\)"):
+        tasks.positions(6, 2, shape=(2, 3, 1))
+    assert np.array_equal(tasks.positions(6, 2, shape=np.array([2, 3])),
+                          tasks.positions(6, 2, shape=(2, 3)))

@@ -2,7 +2,9 @@
 exact forgetting, persistence and thread safety."""
 
 import copy
+import os
 import pickle
+import re
 import threading
 
 import numpy as np
@@ -170,6 +172,11 @@ def test_save_load_pickle_exact_and_deterministic(tmp_path, mem):
     path = mem.save(tmp_path / "m.safetensors")
     back = RecallMemory.load(path)
     assert back.to_bytes() == raw
+    # A file that is not a memory: the error names the path as text, for a bytes path too.
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a memory")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(bad))}: not a readable lpn memory file"):
+        RecallMemory.load(os.fsencode(bad))
     for other in (pickle.loads(pickle.dumps(mem)), copy.deepcopy(mem)):
         assert other.to_bytes() == raw
     X = data(3, 16, 4)
