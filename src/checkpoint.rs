@@ -67,8 +67,9 @@ struct Writer {
     tensors: Vec<(String, Owned)>,
 }
 
-/// Element types stored in a checkpoint, with their little-endian encoding.
-trait LeScalar: Copy {
+/// Element types stored in lpn files (checkpoints, memory saves), with their little-endian
+/// encoding.
+pub(crate) trait LeScalar: Copy {
     const DTYPE: Dtype;
     const WIDTH: usize;
     fn put_le(self, out: &mut Vec<u8>);
@@ -96,16 +97,21 @@ le_scalar!(u32, Dtype::U32);
 le_scalar!(u64, Dtype::U64);
 le_scalar!(u8, Dtype::U8);
 
+/// `v` as little-endian bytes.
+pub(crate) fn le_bytes<T: LeScalar>(v: &[T]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(v.len() * T::WIDTH);
+    for &x in v {
+        x.put_le(&mut data);
+    }
+    data
+}
+
 impl Writer {
     fn put<T: LeScalar>(&mut self, name: String, v: &[T]) {
-        let mut data = Vec::with_capacity(v.len() * T::WIDTH);
-        for &x in v {
-            x.put_le(&mut data);
-        }
         let tensor = Owned {
             dtype: T::DTYPE,
             shape: vec![v.len()],
-            data,
+            data: le_bytes(v),
         };
         self.tensors.push((name, tensor));
     }

@@ -16,7 +16,7 @@
 //! Bytes are deterministic: safetensors orders tensors by name, and the JSON header is written
 //! with sorted keys (`crate::header`, shared with checkpoints).
 use super::{MemoryConfig, RecallMemory, Tier, LOG_LEARN, LOG_REHEARSE};
-use crate::checkpoint;
+use crate::checkpoint::{self, le_bytes, LeScalar};
 use crate::error::Result;
 use crate::header::Format;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -26,69 +26,35 @@ pub const FORMAT: &str = "lpn-memory";
 pub const FORMAT_VERSION: u32 = 1;
 const MEMORY: Format = Format::new(FORMAT, FORMAT_VERSION, "lpn memory file");
 
-fn le<T: Copy, const W: usize>(v: &[T], f: impl Fn(T) -> [u8; W]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len() * W);
-    for &x in v {
-        out.extend_from_slice(&f(x));
-    }
-    out
+/// A tensor's dtype and little-endian bytes.
+fn le<T: LeScalar>(v: &[T]) -> (Dtype, Vec<u8>) {
+    (T::DTYPE, le_bytes(v))
 }
 
 pub fn to_bytes(m: &RecallMemory) -> Vec<u8> {
     let triples = m.links.triples();
-    let mut t: Vec<(&str, Dtype, Vec<u8>)> = vec![
-        ("network", Dtype::U8, checkpoint::to_bytes(&m.net)),
-        ("items.ids", Dtype::U64, le(&m.ids, u64::to_le_bytes)),
-        (
-            "items.vectors",
-            Dtype::F32,
-            le(&m.vectors, f32::to_le_bytes),
-        ),
-        ("items.uses", Dtype::U32, le(&m.uses, u32::to_le_bytes)),
-        (
-            "items.last_access",
-            Dtype::F64,
-            le(&m.last_access, f64::to_le_bytes),
-        ),
-        ("items.tier", Dtype::U8, m.tier.clone()),
-        (
-            "links.a",
-            Dtype::U64,
-            le(
-                &triples.iter().map(|x| x.0).collect::<Vec<_>>(),
-                u64::to_le_bytes,
-            ),
-        ),
-        (
-            "links.b",
-            Dtype::U64,
-            le(
-                &triples.iter().map(|x| x.1).collect::<Vec<_>>(),
-                u64::to_le_bytes,
-            ),
-        ),
-        (
-            "links.weight",
-            Dtype::F32,
-            le(
-                &triples.iter().map(|x| x.2).collect::<Vec<_>>(),
-                f32::to_le_bytes,
-            ),
-        ),
-        (
-            "log.ids",
-            Dtype::U64,
-            le(
-                &m.log.iter().map(|x| x.0).collect::<Vec<_>>(),
-                u64::to_le_bytes,
-            ),
-        ),
-        ("log.kinds", Dtype::U8, m.log.iter().map(|x| x.1).collect()),
-        ("next_id", Dtype::U64, m.next_id.to_le_bytes().to_vec()),
+    let link_a: Vec<u64> = triples.iter().map(|x| x.0).collect();
+    let link_b: Vec<u64> = triples.iter().map(|x| x.1).collect();
+    let link_weight: Vec<f32> = triples.iter().map(|x| x.2).collect();
+    let log_ids: Vec<u64> = m.log.iter().map(|x| x.0).collect();
+    let log_kinds: Vec<u8> = m.log.iter().map(|x| x.1).collect();
+    let mut t: Vec<(&str, (Dtype, Vec<u8>))> = vec![
+        ("network", (Dtype::U8, checkpoint::to_bytes(&m.net))),
+        ("items.ids", le(&m.ids)),
+        ("items.vectors", le(&m.vectors)),
+        ("items.uses", le(&m.uses)),
+        ("items.last_access", le(&m.last_access)),
+        ("items.tier", le(&m.tier)),
+        ("links.a", le(&link_a)),
+        ("links.b", le(&link_b)),
+        ("links.weight", le(&link_weight)),
+        ("log.ids", le(&log_ids)),
+        ("log.kinds", le(&log_kinds)),
+        ("next_id", le(&[m.next_id])),
     ];
     let views: Vec<(&str, TensorView<'_>)> = t
         .iter_mut()
-        .map(|(name, dtype, data)| {
+        .map(|(name, (dtype, data))| {
             let n = data.len() / dtype.bitsize().div_ceil(8);
             (
                 *name,
@@ -123,24 +89,15 @@ fn tensor<'a>(st: &SafeTensors<'a>, name: &str, dtype: Dtype) -> Result<TensorVi
     Ok(t)
 }
 
-fn read<T, const W: usize>(
-    st: &SafeTensors<'_>,
-    name: &str,
-    dtype: Dtype,
-    len: Option<usize>,
-    f: impl Fn([u8; W]) -> T,
-) -> Result<Vec<T>> {
-    let t = tensor(st, name, dtype)?;
+fn read<T: LeScalar>(st: &SafeTensors<'_>, name: &str, len: Option<usize>) -> Result<Vec<T>> {
+    let t = tensor(st, name, T::DTYPE)?;
     let n = t.shape()[0];
     if let Some(want) = len {
         if n != want {
             return bad(format!("tensor {name} has {n} elements, expected {want}"));
         }
     }
-    Ok(t.data()
-        .chunks_exact(W)
-        .map(|c| f(c.try_into().expect("W bytes")))
-        .collect())
+    Ok(t.data().chunks_exact(T::WIDTH).map(T::from_le).collect())
 }
 
 /// A memory from `to_bytes` output, or a `Value` error naming what is wrong.
@@ -156,24 +113,12 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
     let mut m = RecallMemory::new(cfg)?;
     let dim = m.cfg.dim;
 
-    let ids = read(&st, "items.ids", Dtype::U64, None, u64::from_le_bytes)?;
+    let ids = read::<u64>(&st, "items.ids", None)?;
     let n = ids.len();
-    let vectors = read(
-        &st,
-        "items.vectors",
-        Dtype::F32,
-        Some(n * dim),
-        f32::from_le_bytes,
-    )?;
-    let uses = read(&st, "items.uses", Dtype::U32, Some(n), u32::from_le_bytes)?;
-    let last = read(
-        &st,
-        "items.last_access",
-        Dtype::F64,
-        Some(n),
-        f64::from_le_bytes,
-    )?;
-    let tier = read(&st, "items.tier", Dtype::U8, Some(n), |b: [u8; 1]| b[0])?;
+    let vectors = read::<f32>(&st, "items.vectors", Some(n * dim))?;
+    let uses = read::<u32>(&st, "items.uses", Some(n))?;
+    let last = read::<f64>(&st, "items.last_access", Some(n))?;
+    let tier = read::<u8>(&st, "items.tier", Some(n))?;
     let mut index = HashMap::with_capacity(n);
     for (i, &id) in ids.iter().enumerate() {
         if id == u64::MAX || index.insert(id, i).is_some() {
@@ -195,21 +140,9 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
             ids[i], tier[i], last[i]
         ));
     }
-    let la = read(&st, "links.a", Dtype::U64, None, u64::from_le_bytes)?;
-    let lb = read(
-        &st,
-        "links.b",
-        Dtype::U64,
-        Some(la.len()),
-        u64::from_le_bytes,
-    )?;
-    let lw = read(
-        &st,
-        "links.weight",
-        Dtype::F32,
-        Some(la.len()),
-        f32::from_le_bytes,
-    )?;
+    let la = read::<u64>(&st, "links.a", None)?;
+    let lb = read::<u64>(&st, "links.b", Some(la.len()))?;
+    let lw = read::<f32>(&st, "links.weight", Some(la.len()))?;
     for k in 0..la.len() {
         let ok = la[k] < lb[k]
             && index.contains_key(&la[k])
@@ -223,14 +156,8 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
         }
         m.links.set(la[k], lb[k], lw[k]);
     }
-    let log_ids = read(&st, "log.ids", Dtype::U64, None, u64::from_le_bytes)?;
-    let kinds = read(
-        &st,
-        "log.kinds",
-        Dtype::U8,
-        Some(log_ids.len()),
-        |b: [u8; 1]| b[0],
-    )?;
+    let log_ids = read::<u64>(&st, "log.ids", None)?;
+    let kinds = read::<u8>(&st, "log.kinds", Some(log_ids.len()))?;
     let mut rehearsed = HashSet::new();
     for (&id, &kind) in log_ids.iter().zip(&kinds) {
         let known = index.contains_key(&id);
@@ -239,7 +166,7 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
             return bad(format!("log entry ({id}, {kind}) is not valid"));
         }
     }
-    let next_id = read(&st, "next_id", Dtype::U64, Some(1), u64::from_le_bytes)?[0];
+    let next_id = read::<u64>(&st, "next_id", Some(1))?[0];
     if ids.iter().any(|&id| id >= next_id) {
         return bad(format!("next_id {next_id} is not above every stored id"));
     }
