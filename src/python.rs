@@ -8,14 +8,16 @@ use crate::error::LpnError;
 use crate::network::{Network, Stat};
 use crate::pool;
 use crate::topology;
+
+pub(crate) mod detach;
+use detach::Broken;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use std::panic::AssertUnwindSafe;
-use std::sync::{Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 impl From<LpnError> for PyErr {
@@ -49,7 +51,7 @@ pub struct Engine {
     /// Taken for a whole `learn` batch: batches of concurrent learners never interleave.
     learning: BatchLock,
     /// Set when a panic (a bug) interrupted a call that mutates: the state may be half updated.
-    broken: OnceLock<String>,
+    broken: Broken,
     n_layers: usize,
     n_in: usize,
     n_out: usize,
@@ -91,16 +93,6 @@ impl Drop for BatchGuard<'_> {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
-
 impl Engine {
     fn wrap(net: Network) -> Engine {
         Engine {
@@ -110,7 +102,7 @@ impl Engine {
             seed: net.seed(),
             inner: RwLock::new(net),
             learning: BatchLock::default(),
-            broken: OnceLock::new(),
+            broken: Broken::default(),
         }
     }
 
@@ -124,39 +116,16 @@ impl Engine {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn alive(&self) -> PyResult<()> {
-        match self.broken.get() {
-            Some(m) => Err(PyRuntimeError::new_err(format!(
-                "this network is unusable: an earlier call failed with an internal error (a bug \
-                 in lpn, please report it: {m}) and may have left it half updated; load its last \
-                 checkpoint"
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Run `f` with the GIL released. A panic is a bug (validated input never panics): it
-    /// becomes a `RuntimeError` instead of reaching Python as a panic, and when `mutates` the
-    /// engine refuses every later call rather than serve a state that may be half updated.
+    /// Run `f` with the GIL released (`detach::Broken::compute`): a panic (a bug) becomes a
+    /// `RuntimeError`, and when `mutates` the engine refuses every later call rather than serve
+    /// a state that may be half updated.
     fn compute<R: Send>(
         &self,
         py: Python<'_>,
         mutates: bool,
         f: impl FnOnce() -> R + Send,
     ) -> PyResult<R> {
-        self.alive()?;
-        match py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f))) {
-            Ok(r) => Ok(r),
-            Err(p) => {
-                let msg = panic_message(&*p);
-                if mutates {
-                    let _ = self.broken.set(msg.clone());
-                }
-                Err(PyRuntimeError::new_err(format!(
-                    "internal error in lpn (a bug, please report it): {msg}"
-                )))
-            }
-        }
+        self.broken.compute(py, "network", mutates, f)
     }
 
     fn check_layer(&self, layer: usize) -> PyResult<()> {
@@ -176,18 +145,9 @@ impl Engine {
     fn new(py: Python<'_>, specs_json: &str, config_json: &str, seed: u64) -> PyResult<Self> {
         let specs = config::specs_from_json(specs_json)?;
         let config: LearnConfig = config::from_json("config", config_json)?;
-        let net = py
-            .detach(|| {
-                std::panic::catch_unwind(|| {
-                    pool::install(usize::MAX, || Network::new(specs, config, seed))
-                })
-            })
-            .map_err(|p| {
-                PyRuntimeError::new_err(format!(
-                    "internal error in lpn (a bug, please report it): {}",
-                    panic_message(&*p)
-                ))
-            })??;
+        let net = detach::run(py, || {
+            pool::install(usize::MAX, || Network::new(specs, config, seed))
+        })??;
         Ok(Engine::wrap(net))
     }
 
@@ -539,15 +499,7 @@ impl Engine {
     /// An engine from checkpoint bytes; `ValueError` naming the problem for anything malformed.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Engine> {
-        let net = py
-            .detach(|| std::panic::catch_unwind(|| checkpoint::from_bytes(data)))
-            .map_err(|p| {
-                PyRuntimeError::new_err(format!(
-                    "internal error in lpn while reading a checkpoint (a bug, please report \
-                     it): {}",
-                    panic_message(&*p)
-                ))
-            })??;
+        let net = detach::run(py, || checkpoint::from_bytes(data))??;
         Ok(Engine::wrap(net))
     }
 
@@ -679,14 +631,13 @@ fn reach(radius: f64) -> f64 {
 /// `RAYON_NUM_THREADS`, else one per core). Results are identical for any thread count.
 #[pyfunction]
 fn set_num_threads(py: Python<'_>, n: usize) -> PyResult<()> {
-    py.detach(|| pool::set_num_threads(n))
-        .map_err(PyValueError::new_err)
+    detach::run(py, || pool::set_num_threads(n))?.map_err(PyValueError::new_err)
 }
 
 /// The number of threads the engine runs on.
 #[pyfunction]
-fn get_num_threads(py: Python<'_>) -> usize {
-    py.detach(pool::num_threads)
+fn get_num_threads(py: Python<'_>) -> PyResult<usize> {
+    detach::run(py, pool::num_threads)
 }
 
 /// Replays per new sample that `learn` accepts at most.
@@ -710,5 +661,11 @@ fn _lpn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distances, m)?)?;
     m.add_function(wrap_pyfunction!(reach, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Before finalization starts, stop engine calls from re-entering the interpreter (see
+    // `detach`: otherwise a daemon thread inside the engine can crash the process at exit).
+    let at_exit = wrap_pyfunction!(detach::_at_exit, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (at_exit,))?;
     Ok(())
 }

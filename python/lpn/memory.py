@@ -98,8 +98,10 @@ class RecallMemory:
                  clock: Optional[Callable[[], float]] = None, **options: Any) -> None:
         dim = _positive_int("dim", dim)
         code_dim = _positive_int("code_dim", code_dim)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise TypeError(f"seed must be an int >= 0, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"seed must lie in [0, 2**64), got {seed}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         tiers = {k: options.pop(k) for k in _TIER_KEYS if k in options}
@@ -159,7 +161,8 @@ class RecallMemory:
                now: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The best ``k`` stored ids and their scores, best first: 1-D arrays for one query,
         ``(batch, k)`` for a batch (fewer columns when fewer items are stored)."""
-        k = _positive_int("k", k)
+        # More results than items is the same as all items; the cap keeps k within int64.
+        k = min(_positive_int("k", k), 2**62)
         q, single = _float_rows("query", query, self.dim)
         ids, scores = self._engine.recall(q, k, self._now(now))
         if single:
@@ -250,8 +253,9 @@ class RecallMemory:
     def load(cls, path: "_ckpt.PathLike",
              clock: Optional[Callable[[], float]] = None) -> "RecallMemory":
         """A memory saved by ``save``; resumes exactly. Never executes code from the file."""
-        with open(os.fspath(path), "rb") as f:
-            data = f.read()
+        # A regular file only: a FIFO or a device is refused instead of blocking or reading
+        # without end (the same reader as `Network.load`).
+        data = _ckpt.read_file(path)
         try:
             return cls.from_bytes(data, clock)
         except ValueError as exc:

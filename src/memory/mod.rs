@@ -218,7 +218,7 @@ fn normalise(v: &mut [f32]) {
     }
 }
 
-fn check_finite(what: &str, v: &[f32], dim: usize) -> Result<()> {
+pub(crate) fn check_finite(what: &str, v: &[f32], dim: usize) -> Result<()> {
     if let Some(k) = v.iter().position(|x| !x.is_finite()) {
         return value_err(format!(
             "{what} must be finite, but row {} column {} is {}",
@@ -230,7 +230,7 @@ fn check_finite(what: &str, v: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_now(now: f64) -> Result<()> {
+pub(crate) fn check_now(now: f64) -> Result<()> {
     if now.is_finite() {
         Ok(())
     } else {
