@@ -90,7 +90,8 @@ impl Memory {
     fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
         let cfg: MemoryConfig = serde_json::from_str(config_json)
             .map_err(|e| PyValueError::new_err(format!("invalid memory config: {e}")))?;
-        let m = detach::run(py, || RecallMemory::new(cfg))?.map_err(err)?;
+        let m = detach::run(py, || pool::install(usize::MAX, || RecallMemory::new(cfg)))?
+            .map_err(err)?;
         Ok(Memory::wrap(m))
     }
 
@@ -317,7 +318,9 @@ impl Memory {
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Memory> {
-        let m = detach::run(py, || save::from_bytes(data))?.map_err(err)?;
+        // On the pool: loading recomputes the codes with parallel loops.
+        let m = detach::run(py, || pool::install(usize::MAX, || save::from_bytes(data)))?
+            .map_err(err)?;
         Ok(Memory::wrap(m))
     }
 
