@@ -16,6 +16,14 @@ use crate::error::{value_err, Result};
 /// time until a `KeyboardInterrupt` is seen) bounded.
 pub const MAX_REPLAY: usize = 1000;
 
+/// Most learning passes per observed batch a `RecallMemory` accepts (`repeats`): an observe is
+/// one step that cannot be interrupted half-way, so its work must stay bounded.
+pub const MAX_MEMORY_REPEATS: u32 = 1000;
+
+/// Most best matches whose links spread a bonus in a recall (`spread_seeds`): each query keeps
+/// that many candidates, so it must not size a buffer without bound.
+pub const MAX_SPREAD_SEEDS: usize = 1024;
+
 /// Largest radius (and growth radius) a spec may give: 2 already reaches every unit of every
 /// geometry (no two positions in [0, 1)² are more than √2 apart).
 pub const MAX_RADIUS: f64 = 2.0;

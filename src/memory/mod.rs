@@ -104,8 +104,19 @@ impl MemoryConfig {
                 self.dim.saturating_mul(self.code_dim)
             ));
         }
-        if self.repeats == 0 {
-            return value_err("repeats must be at least 1, got 0");
+        let max_repeats = crate::limits::MAX_MEMORY_REPEATS;
+        if !(1..=max_repeats).contains(&self.repeats) {
+            return value_err(format!(
+                "repeats must lie in [1, {max_repeats}], got {}",
+                self.repeats
+            ));
+        }
+        let max_seeds = crate::limits::MAX_SPREAD_SEEDS;
+        if self.spread_seeds > max_seeds {
+            return value_err(format!(
+                "spread_seeds must lie in [0, {max_seeds}], got {}",
+                self.spread_seeds
+            ));
         }
         for (name, v) in [
             ("completion", self.completion),

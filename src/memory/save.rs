@@ -166,6 +166,23 @@ pub fn from_bytes(data: &[u8]) -> Result<RecallMemory> {
             return bad(format!("log entry ({id}, {kind}) is not valid"));
         }
     }
+    // An item is rehearsed exactly when it is promoted to semantic, and tiers never go down:
+    // a file where the two disagree would rehearse an item twice on its next promotion and
+    // then save a file that no longer loads.
+    if let Some(i) =
+        (0..n).find(|&i| (tier[i] == Tier::Semantic as u8) != rehearsed.contains(&ids[i]))
+    {
+        return bad(format!(
+            "item {} has tier {} but {} rehearsal in the log",
+            ids[i],
+            tier[i],
+            if rehearsed.contains(&ids[i]) {
+                "a"
+            } else {
+                "no"
+            }
+        ));
+    }
     let next_id = read::<u64>(&st, "next_id", Some(1))?[0];
     if ids.iter().any(|&id| id >= next_id) {
         return bad(format!("next_id {next_id} is not above every stored id"));
