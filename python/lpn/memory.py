@@ -11,7 +11,6 @@ may be shared between threads.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
