@@ -472,6 +472,11 @@ synapse_columns! {
     long_trail: f32 = 0.0,
     consolidation: f32 = 0.0,
     anchor: f32 = 0.0,
+    // Cascade consolidation levels (src/cascade.rs), shallowest first; only in that mode.
+    #[optional] cascade_1: f32 = 0.0,
+    #[optional] cascade_2: f32 = 0.0,
+    #[optional] cascade_3: f32 = 0.0,
+    #[optional] cascade_4: f32 = 0.0,
 }
 
 impl RowMut<'_> {

@@ -162,8 +162,12 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
         );
         w.put(p("row_len"), a.row_lens());
         for (name, col) in a.flat_columns() {
-            // An absent optional column is not written at all.
-            if !(col_is_empty(&col) && a.n_slots() > 0) || name == "pre" {
+            // An absent optional column is not written at all (nor an empty one: a file without
+            // cascade levels is then the same bytes as before the cascade existed).
+            let optional = SynapseArena::COLUMNS
+                .iter()
+                .any(|c| c.name == name && c.optional);
+            if !(optional && col_is_empty(&col)) {
                 w.put_flat(p(name), col);
             }
         }
@@ -185,10 +189,7 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
     CHECKPOINT.serialize(
         refs,
         vec![
-            (
-                "config",
-                serde_json::to_string(net.config()).expect("config is plain data"),
-            ),
+            ("config", config_json(net.config())),
             (
                 "specs",
                 serde_json::to_string(&specs).expect("specs are plain data"),
@@ -196,6 +197,38 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
         ],
     )
 }
+
+/// The config as stored. With `consolidation_mode = "none"` the cascade's fields are left out
+/// (loading fills them with their defaults), so such a file has the same bytes as one written
+/// before the cascade existed, and older lpn versions can still read it.
+fn config_json(cfg: &LearnConfig) -> String {
+    let mut text = serde_json::to_string(cfg).expect("config is plain data");
+    if !cfg.cascade() {
+        // Cut `,"key":value` out of the text itself: re-serialising parsed JSON would print
+        // some f32 numbers differently (1e-6 for 0.000001). The cascade's values are numbers
+        // and one bare word, so the value ends at the next `,` or `}`.
+        for key in CASCADE_KEYS {
+            let pat = format!(",\"{key}\":");
+            if let Some(start) = text.find(&pat) {
+                let rest = &text[start + pat.len()..];
+                let len = rest.find([',', '}']).unwrap_or(rest.len());
+                text.replace_range(start..start + pat.len() + len, "");
+            }
+        }
+    }
+    text
+}
+
+/// The config fields that only the cascade reads (left out of a file in mode "none").
+const CASCADE_KEYS: [&str; 7] = [
+    "consolidation_mode",
+    "cascade_levels",
+    "cascade_tau",
+    "cascade_ratio",
+    "cascade_max",
+    "cascade_half",
+    "cascade_anchor_level",
+];
 
 fn col_is_empty(c: &Flat<'_>) -> bool {
     match c {
@@ -337,7 +370,10 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
                 .or_else(|e| bad(e.to_string()))?
                 .into()
         };
-        layers.push(read_layer(&mut rd, k, spec, signal, n_final)?);
+        let layer = read_layer(&mut rd, k, spec, signal, n_final)?;
+        crate::cascade::check_columns(layer.arena(), &config)
+            .or_else(|e| bad(format!("layer {k}: {e}")))?;
+        layers.push(layer);
     }
 
     let counters = rd.get::<u64>("net.counters", Some(5))?;
@@ -566,6 +602,29 @@ fn read_reservoir(
 mod tests {
     use super::*;
     use crate::error::LpnError;
+
+    #[test]
+    fn config_without_cascade_is_stored_as_before() {
+        let cfg = LearnConfig {
+            cascade_tau: 7.5,
+            eps: 1e-6,
+            ..LearnConfig::default()
+        };
+        let text = config_json(&cfg);
+        assert!(!text.contains("cascade") && !text.contains("consolidation_mode"));
+        assert!(
+            text.contains("\"eps\":0.000001,") && !text.contains(",}"),
+            "{text}"
+        );
+        let back: LearnConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, LearnConfig::default());
+        let on = LearnConfig {
+            consolidation_mode: crate::config::ConsolidationMode::Cascade,
+            ..cfg
+        };
+        let back: LearnConfig = serde_json::from_str(&config_json(&on)).unwrap();
+        assert_eq!(back, on);
+    }
 
     fn net() -> Network {
         let cfg = LearnConfig {

@@ -278,6 +278,32 @@ impl TryFrom<OneOrMany> for HiddenSignals {
     }
 }
 
+/// Where consolidation `c` and the anchor `w*` come from (docs/rule.md, "Consolidation").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum ConsolidationMode {
+    /// §3.2 only: `consolidate()` at task boundaries and the optional auto / decay rules.
+    None,
+    /// §8: per-synapse hidden levels fed by use set `c` and `w*` on every step (src/cascade.rs).
+    Cascade,
+}
+
+impl TryFrom<String> for ConsolidationMode {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "none" => Ok(Self::None),
+            "cascade" => Ok(Self::Cascade),
+            other => Err(format!(
+                "unknown consolidation_mode {other:?}: expected \"none\" or \"cascade\""
+            )),
+        }
+    }
+}
+
+/// Most hidden levels a cascade synapse may carry (one optional arena column each).
+pub const MAX_CASCADE_LEVELS: usize = 4;
+
 /// Every learning hyper-parameter. Defaults live in `Default` only (Python reads them through
 /// `_lpn.config_defaults()`); rules live in `validate` only (Python calls it at construction).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -313,6 +339,20 @@ pub struct LearnConfig {
     pub replay_on_conflict: bool,
     pub conflict_ratio: f64,
     pub contrastive_threshold: f32,
+    /// "none" (§3.2, today's rule bit for bit) or "cascade" (§8, src/cascade.rs).
+    pub consolidation_mode: ConsolidationMode,
+    /// Hidden levels per synapse in cascade mode (1..=MAX_CASCADE_LEVELS).
+    pub cascade_levels: usize,
+    /// Timescale of the first level, in steps of the synapse's row (>= 1).
+    pub cascade_tau: f64,
+    /// Each level is this many times slower than the one before (>= 1).
+    pub cascade_ratio: f64,
+    /// Largest consolidation the cascade sets (< 1: a synapse never freezes).
+    pub cascade_max: f32,
+    /// Deepest level at which consolidation is half of `cascade_max` (> 0).
+    pub cascade_half: f32,
+    /// The level whose timescale the anchor follows (1 = fastest, `cascade_levels` = slowest).
+    pub cascade_anchor_level: usize,
 }
 
 impl Default for LearnConfig {
@@ -348,6 +388,13 @@ impl Default for LearnConfig {
             replay_on_conflict: false,
             conflict_ratio: 1.5,
             contrastive_threshold: 1.0,
+            consolidation_mode: ConsolidationMode::None,
+            cascade_levels: 3,
+            cascade_tau: 100.0,
+            cascade_ratio: 4.0,
+            cascade_max: 0.5,
+            cascade_half: 0.05,
+            cascade_anchor_level: 1,
         }
     }
 }
@@ -447,6 +494,76 @@ impl LearnConfig {
         nonneg("conflict_ratio", self.conflict_ratio)?;
         if !self.contrastive_threshold.is_finite() {
             return value_err("contrastive_threshold must be finite");
+        }
+        self.validate_cascade()
+    }
+
+    /// Whether the cascade (§8) sets consolidation.
+    pub fn cascade(&self) -> bool {
+        self.consolidation_mode == ConsolidationMode::Cascade
+    }
+
+    /// The cascade's own fields are checked in every mode (a config is valid or not whatever
+    /// mode it is later switched to); the combinations only in cascade mode.
+    fn validate_cascade(&self) -> Result<()> {
+        let k = self.cascade_levels;
+        if !(1..=MAX_CASCADE_LEVELS).contains(&k) {
+            return value_err(format!(
+                "cascade_levels must lie in [1, {MAX_CASCADE_LEVELS}], got {k}"
+            ));
+        }
+        if !(self.cascade_tau.is_finite() && self.cascade_tau >= 1.0) {
+            return value_err(format!(
+                "cascade_tau must be a finite number >= 1 (steps), got {}",
+                self.cascade_tau
+            ));
+        }
+        if !(self.cascade_ratio.is_finite() && self.cascade_ratio >= 1.0) {
+            return value_err(format!(
+                "cascade_ratio must be a finite number >= 1, got {}",
+                self.cascade_ratio
+            ));
+        }
+        // The slowest level's timescale must stay finite (and its rate a normal f32).
+        let slowest = self.cascade_tau * self.cascade_ratio.powi(k as i32 - 1);
+        if slowest > 1e30 {
+            return value_err(format!(
+                "cascade_tau * cascade_ratio^(cascade_levels - 1) must be <= 1e30, got {slowest}"
+            ));
+        }
+        if !(0.0..1.0).contains(&self.cascade_max) {
+            return value_err(format!(
+                "cascade_max must lie in [0, 1) (at 1 a synapse could freeze), got {}",
+                self.cascade_max
+            ));
+        }
+        if !(self.cascade_half.is_finite() && self.cascade_half > 0.0) {
+            return value_err(format!(
+                "cascade_half must be a finite number > 0, got {}",
+                self.cascade_half
+            ));
+        }
+        let a = self.cascade_anchor_level;
+        if !(1..=k).contains(&a) {
+            return value_err(format!(
+                "cascade_anchor_level must lie in [1, cascade_levels] = [1, {k}], got {a}"
+            ));
+        }
+        if self.cascade() {
+            if self.auto_consolidate_every > 0 {
+                return value_err(format!(
+                    "consolidation_mode=\"cascade\" sets consolidation itself: \
+                     auto_consolidate_every must be 0, got {}",
+                    self.auto_consolidate_every
+                ));
+            }
+            if self.rho_consolidation != 1.0 {
+                return value_err(format!(
+                    "consolidation_mode=\"cascade\" sets consolidation itself: \
+                     rho_consolidation must be 1, got {}",
+                    self.rho_consolidation
+                ));
+            }
         }
         Ok(())
     }

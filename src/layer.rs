@@ -2,6 +2,7 @@
 //! consolidation, and equality. Structural plasticity is in `structural.rs`.
 use crate::arena::{Flat, FlatVec, Kind, SynapseArena};
 use crate::budget::Budget;
+use crate::cascade::CascadeParams;
 use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
 use crate::error::Result;
 use crate::rule::{learn_row, RuleParams};
@@ -181,7 +182,8 @@ impl Layer {
     ) -> Result<Self> {
         let geo = Geometry::new(&spec)?;
         let nb = build_neighbourhood(&spec, &geo, spec.radius, spec.fan_in);
-        let arena = SynapseArena::from_neighbourhood(&nb, draw_weight);
+        let mut arena = SynapseArena::from_neighbourhood(&nb, draw_weight);
+        crate::cascade::allocate(&mut arena, cfg);
         let max_fan_in = (0..spec.n_out)
             .map(|j| spec.max_fan_in.unwrap_or(2 * arena.row_len(j)) as u32)
             .collect();
@@ -335,6 +337,7 @@ impl Layer {
             0.0
         };
         let params = RuleParams::new(cfg, &self.budget, self.spec.bias, mean_trace);
+        let cascade = CascadeParams::new(cfg);
         {
             let e = &self.e;
             let involved = &self.involved;
@@ -343,7 +346,11 @@ impl Layer {
                 (&mut self.bias[..], &mut self.row_count[..]),
                 |j, mut row, (b, count)| {
                     *count = if involved[j] {
-                        learn_row(&mut row, x, e[j], b, trace[j], &params)
+                        let n = learn_row(&mut row, x, e[j], b, trace[j], &params);
+                        if let Some(cp) = &cascade {
+                            crate::cascade::step_row(&mut row, cp);
+                        }
+                        n
                     } else {
                         0
                     };

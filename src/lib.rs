@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod arena;
 pub mod budget;
+pub mod cascade;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -30,6 +30,16 @@ pub const MAX_RADIUS: f64 = 2.0;
 
 /// Bytes per synapse slot: `pre` (u32) and five f32 columns.
 const SLOT_BYTES: u128 = 24;
+
+/// Bytes per synapse slot under `config`: the cascade's levels add one f32 each.
+fn slot_bytes(config: &LearnConfig) -> u128 {
+    let levels = if config.cascade() {
+        config.cascade_levels
+    } else {
+        0
+    };
+    SLOT_BYTES + 4 * levels as u128
+}
 /// Bytes per unit of per-row / per-input state (bias, traces, scratch, positions, cell index).
 const UNIT_BYTES: u128 = 64;
 
@@ -59,7 +69,7 @@ pub fn reach_bound(spec: &LayerSpec, radius: f64) -> u128 {
 
 /// Upper bound on the bytes one layer can come to hold; `feedback_to`: the network's outputs
 /// for a hidden layer (its feedback matrix), 0 for the output layer.
-pub fn layer_bytes(spec: &LayerSpec, feedback_to: usize) -> u128 {
+pub fn layer_bytes(spec: &LayerSpec, feedback_to: usize, slot_bytes: u128) -> u128 {
     let n_out = spec.n_out as u128;
     let fan = reach_bound(spec, spec.radius).min(spec.fan_in.map_or(u128::MAX, |k| k as u128));
     // Growth re-lays each row out to max_fan_in slots (default twice its initial fan-in).
@@ -67,7 +77,7 @@ pub fn layer_bytes(spec: &LayerSpec, feedback_to: usize) -> u128 {
     let growth = reach_bound(spec, spec.growth_radius());
     let slots = n_out.saturating_mul(fan.saturating_add(relaid));
     slots
-        .saturating_mul(SLOT_BYTES)
+        .saturating_mul(slot_bytes)
         // the growth neighbourhood (u32 per candidate), built once, copied once while built
         .saturating_add(n_out.saturating_mul(growth).saturating_mul(8))
         .saturating_add((spec.n_in as u128 + n_out).saturating_mul(UNIT_BYTES))
@@ -75,10 +85,10 @@ pub fn layer_bytes(spec: &LayerSpec, feedback_to: usize) -> u128 {
 }
 
 /// `layer_bytes` of layer `k` of `specs`.
-fn bytes_of(specs: &[LayerSpec], k: usize) -> u128 {
+fn bytes_of(specs: &[LayerSpec], k: usize, slot_bytes: u128) -> u128 {
     let n_final = specs.last().map_or(0, |s| s.n_out);
     let feedback_to = if k + 1 < specs.len() { n_final } else { 0 };
-    layer_bytes(&specs[k], feedback_to)
+    layer_bytes(&specs[k], feedback_to, slot_bytes)
 }
 
 /// Upper bound on the bytes of a whole network built from `specs` and `config`.
@@ -86,7 +96,7 @@ pub fn network_bytes(specs: &[LayerSpec], config: &LearnConfig) -> u128 {
     let n_final = specs.last().map_or(0, |s| s.n_out);
     let n_in = specs.first().map_or(0, |s| s.n_in);
     let layers = (0..specs.len())
-        .map(|k| bytes_of(specs, k))
+        .map(|k| bytes_of(specs, k, slot_bytes(config)))
         .fold(0u128, u128::saturating_add);
     // replay buffer: x and t as f32, mask as u8
     let per_sample = (n_in as u128) * 4 + (n_final as u128) * 5;
@@ -138,14 +148,14 @@ pub fn check_fits(specs: &[LayerSpec], config: &LearnConfig) -> Result<()> {
         let worst = specs
             .iter()
             .enumerate()
-            .max_by_key(|(k, _)| bytes_of(specs, *k))
+            .max_by_key(|(k, _)| bytes_of(specs, *k, slot_bytes(config)))
             .map(|(k, s)| {
                 format!(
                     " (layer {k}, {} -> {} with radius {}, needs up to {})",
                     s.n_in,
                     s.n_out,
                     s.radius,
-                    human(bytes_of(specs, k))
+                    human(bytes_of(specs, k, slot_bytes(config)))
                 )
             })
             .unwrap_or_default();

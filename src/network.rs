@@ -535,6 +535,12 @@ impl Network {
                 "strength must be a finite number >= 0, got {strength}"
             ));
         }
+        if self.config.cascade() {
+            return value_err(
+                "consolidate() is the task-boundary rule (consolidation_mode=\"none\"); with \
+                 consolidation_mode=\"cascade\" the cascade sets consolidation on every step",
+            );
+        }
         for layer in self
             .layers
             .iter_mut()

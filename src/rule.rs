@@ -535,6 +535,10 @@ mod tests {
                 long_trail: &mut self.l,
                 consolidation: &mut self.c,
                 anchor: &mut self.a,
+                cascade_1: &mut [],
+                cascade_2: &mut [],
+                cascade_3: &mut [],
+                cascade_4: &mut [],
                 len: &mut self.len,
             }
         }

@@ -148,6 +148,8 @@ impl Layer {
             }
         }
         self.arena = arena;
+        // An arena that had no slots has no cascade levels either (absent and empty are one).
+        crate::cascade::allocate(&mut self.arena, cfg);
         let grown: u64 = growing.iter().map(|&j| count[j] as u64).sum();
         self.row_count = count;
         self.stats.pruned_last = pruned;

@@ -208,6 +208,13 @@ class LearnConfig:
     replay_on_conflict: bool = _CONFIG_DEFAULTS["replay_on_conflict"]
     conflict_ratio: float = _CONFIG_DEFAULTS["conflict_ratio"]
     contrastive_threshold: float = _CONFIG_DEFAULTS["contrastive_threshold"]
+    consolidation_mode: str = _CONFIG_DEFAULTS["consolidation_mode"]
+    cascade_levels: int = _CONFIG_DEFAULTS["cascade_levels"]
+    cascade_tau: float = _CONFIG_DEFAULTS["cascade_tau"]
+    cascade_ratio: float = _CONFIG_DEFAULTS["cascade_ratio"]
+    cascade_max: float = _CONFIG_DEFAULTS["cascade_max"]
+    cascade_half: float = _CONFIG_DEFAULTS["cascade_half"]
+    cascade_anchor_level: int = _CONFIG_DEFAULTS["cascade_anchor_level"]
 
     def __post_init__(self) -> None:
         _convert(self, skip=("hidden_signal",))

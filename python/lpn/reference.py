@@ -149,6 +149,10 @@ class ReferenceLayer:
         self.long_trail = syn("long_trail")
         self.consolidation = syn("consolidation")
         self.anchor = syn("anchor")
+        # Cascade levels (docs/rule-notes.md), present only with consolidation_mode="cascade".
+        self._synapse_floats = _SYNAPSE_FLOATS + rule.cascade_columns(config)
+        for name in self._synapse_floats[len(_SYNAPSE_FLOATS):]:
+            setattr(self, name, syn(name))
 
         def vec(name: str, size: int) -> np.ndarray:
             if d.get(name) is None:
@@ -207,7 +211,7 @@ class ReferenceLayer:
     def synapses(self) -> dict[str, np.ndarray]:
         """Fresh copies of the synapse arrays, as `Layer.synapses()` returns them."""
         out = {"pre": self.pre.copy(), "post": self.post.copy()}
-        for name in _SYNAPSE_FLOATS:
+        for name in self._synapse_floats:
             out[name] = getattr(self, name).copy()
         return out
 
@@ -255,7 +259,7 @@ class ReferenceLayer:
         pruned = int(dead.sum())
         keep = ~dead
         self.pre, self.post = self.pre[keep], self.post[keep]
-        for name in _SYNAPSE_FLOATS:
+        for name in self._synapse_floats:
             setattr(self, name, getattr(self, name)[keep])
 
         # Growth sees the rows as pruning left them, and the mean of h over every row.
@@ -281,8 +285,8 @@ class ReferenceLayer:
             post = np.concatenate((self.post, np.asarray(new_post, dtype=np.int64)))
             order = np.lexsort((pre, post))
             self.pre, self.post = pre[order], post[order]
-            for name in _SYNAPSE_FLOATS:
-                # w = l = c = w* = 0 and a fresh scout trail s = 1 (§5.2)
+            for name in self._synapse_floats:
+                # w = l = c = w* = 0 (and cascade levels 0) and a fresh scout trail s = 1 (§5.2)
                 fill = 1.0 if name == "short_trail" else 0.0
                 grown_part = np.full(grown, fill, dtype=F32)
                 setattr(self, name, np.concatenate((getattr(self, name), grown_part))[order])
@@ -523,7 +527,12 @@ class ReferenceNetwork:
 
     def consolidate(self, strength: float = 1.0) -> None:
         """Consolidation on every layer that learns (docs/rule.md): a frozen layer never changes, so it is skipped
-        (as the engine does)."""
+        (as the engine does). Refused, as by the engine, when the cascade sets consolidation."""
+        if self.config.get("consolidation_mode", "none") == "cascade":
+            raise ValueError(
+                'consolidate() is the task-boundary rule (consolidation_mode="none"); with '
+                'consolidation_mode="cascade" the cascade sets consolidation on every step'
+            )
         for layer in self.layers:
             if layer.signal != "frozen":
                 layer.consolidate(strength)

@@ -90,6 +90,10 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     if rho_c != one:
         layer.consolidation = np.where(live, rho_c * c, c).astype(F32)
 
+    # 7. Cascade consolidation (DESIGN §8): only with consolidation_mode="cascade".
+    if cfg.get("consolidation_mode", "none") == "cascade":
+        cascade(layer, live)
+
     update_budget(layer, loss)
     layer.error_trace = np.where(
         involved, rho_h * layer.error_trace + (one - rho_h) * np.abs(e), layer.error_trace
@@ -99,6 +103,51 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     every = int(cfg["auto_consolidate_every"])
     if every > 0 and layer.steps % every == 0:
         auto_consolidate(layer)
+
+
+def cascade_columns(cfg: Any) -> tuple[str, ...]:
+    """Names of the cascade's level columns a config allocates (none unless the mode is on)."""
+    if cfg.get("consolidation_mode", "none") != "cascade":
+        return ()
+    return tuple(f"cascade_{k + 1}" for k in range(int(cfg["cascade_levels"])))
+
+
+def cascade_rates(cfg: Any) -> list:
+    """α_k = 1 / τ_k with τ_k = cascade_tau · cascade_ratio^(k−1), multiplied out in float64
+    one level at a time, then rounded once to float32 (as the engine does)."""
+    tau, ratio = float(cfg["cascade_tau"]), float(cfg["cascade_ratio"])
+    rates = []
+    for _ in range(int(cfg["cascade_levels"])):
+        rates.append(F32(1.0 / tau))
+        tau *= ratio
+    return rates
+
+
+def cascade(layer: Any, live: np.ndarray) -> None:
+    """Cascade consolidation of every synapse of the involved rows, after the trails:
+
+    * ``v_1 ← v_1 + α_1 (l − v_1)``: the first level follows the synapse's long trail (its use);
+    * ``v_k ← v_k + α_k (v_{k−1} − v_k)``: each deeper level follows the one above it,
+      geometrically slower, so only sustained use reaches the deepest level;
+    * ``c ← c_max · v_K / (v_K + θ)``: graded consolidation from the deepest level, below
+      ``cascade_max < 1`` (never frozen), falling again as the levels drain when use stops;
+    * ``w* ← w* + α_a (w − w*)``, ``a = cascade_anchor_level``: the anchor is the weight
+      seen through that level's timescale (the pull then resists changes faster than ``τ_a``
+      on long-used synapses, while sustained change passes).
+    """
+    cfg = layer._cfg
+    drive = layer.long_trail
+    rates = cascade_rates(cfg)
+    for name, rate in zip(cascade_columns(cfg), rates):
+        v = getattr(layer, name)
+        setattr(layer, name, np.where(live, v + rate * (drive - v), v).astype(F32))
+        drive = getattr(layer, name)
+    c_max, half = F32(cfg["cascade_max"]), F32(cfg["cascade_half"])
+    c = c_max * drive / (drive + half)
+    layer.consolidation = np.where(live, c, layer.consolidation).astype(F32)
+    rate_a = rates[int(cfg.get("cascade_anchor_level", 1)) - 1]
+    anchor = layer.anchor + rate_a * (layer.weight - layer.anchor)
+    layer.anchor = np.where(live, anchor, layer.anchor).astype(F32)
 
 
 def quotas(layer: Any, n_cand: np.ndarray, involved: np.ndarray) -> np.ndarray:
@@ -175,4 +224,13 @@ def auto_consolidate(layer: Any) -> None:
     layer.consolidation = np.where(grew, c_new, c_old).astype(F32)
 
 
-__all__ = ["auto_consolidate", "consolidate", "quotas", "step", "update_budget"]
+__all__ = [
+    "auto_consolidate",
+    "cascade",
+    "cascade_columns",
+    "cascade_rates",
+    "consolidate",
+    "quotas",
+    "step",
+    "update_budget",
+]

@@ -79,6 +79,10 @@ GRIDS = {
 }
 GRID_SIZE = 4
 assert all(len(g) == GRID_SIZE for g in GRIDS.values())
+# The cascade arm (consolidation_mode="cascade" instead of the auto-consolidation, on
+# lpn_replay at its chosen point): its own grid of timescale, ceiling and anchor pull, on the
+# validation seed; the first point is what --quick runs.
+CASCADE_GRID = _grid(cascade_tau=[300.0, 30.0], cascade_max=[0.5, 0.9], pull=[0.0, 0.1])
 DENSE = ("finetune", "ewc", "si", "er")
 ABLATIONS = ("trails", "adaptive_budget", "consolidation", "replay_policy", "readout")
 
@@ -87,7 +91,7 @@ ABLATIONS = ("trails", "adaptive_budget", "consolidation", "replay_policy", "rea
 class LPNLearner:
     """The LPN classifier of this module (see the module docstring)."""
 
-    def __init__(self, seed, lr=0.2, budget=0.3, radius=0.3, replay=0, off=()):
+    def __init__(self, seed, lr=0.2, budget=0.3, radius=0.3, replay=0, off=(), cascade=None):
         unknown = set(off) - set(ABLATIONS)
         if unknown:
             raise ValueError(f"unknown ablation {sorted(unknown)}; expected {ABLATIONS}")
@@ -98,7 +102,10 @@ class LPNLearner:
             cfg.update(kappa_short=0.0, kappa_long=0.0, beta=0.0)
         if "adaptive_budget" in self.off:
             cfg.update(budget_min=budget, budget_max=budget)
-        if "consolidation" not in self.off:
+        if cascade is not None:
+            # Cascade consolidation (docs/rule-notes.md) replaces the auto-consolidation.
+            cfg.update(consolidation_mode="cascade", **cascade)
+        elif "consolidation" not in self.off:
             cfg.update(auto_consolidate_every=CONSOLIDATE_EVERY)
         h = 16
         l1 = lpn.LayerSpec(64, h * h, dims=2, radius=radius, in_shape=(8, 8), out_shape=(h, h),
@@ -210,11 +217,12 @@ class DenseLearner:
             self.model.end_task(X, np.eye(N_CLASSES)[np.asarray(Y)])
 
 
-def make(method, seed, params, off=()):
-    """A fresh learner of ``method`` (a key of ``GRIDS``) at grid point ``params``."""
+def make(method, seed, params, off=(), cascade=None):
+    """A fresh learner of ``method`` (a key of ``GRIDS``) at grid point ``params``; LPN
+    learners take ``cascade`` (cascade consolidation parameters) too."""
     if method.startswith("lpn"):
         return LPNLearner(seed, replay=REPLAY if method == "lpn_replay" else 0, off=off,
-                          **params)
+                          cascade=cascade, **params)
     return DenseLearner(seed, "finetune" if method == "joint" else method, **params)
 
 
@@ -254,10 +262,10 @@ def run_stream(model, stream, task_free=False, shuffle_seed=None):
     return R
 
 
-def one_run(method, seed, params, make_stream, task_free, off=()):
+def one_run(method, seed, params, make_stream, task_free, off=(), cascade=None):
     """One learner on the stream of ``seed``; the joint learners get it shuffled."""
     stream = make_stream(seed)
-    model = make(method, seed, params, off)
+    model = make(method, seed, params, off, cascade)
     joint = method in ("joint", "lpn_joint")
     return run_stream(model, stream, task_free, shuffle_seed=seed + 1 if joint else None)
 
@@ -282,8 +290,9 @@ def _evaluate_all(make_stream, seed, quick, bar, task_free, methods):
     seeds = [seed + k for k in range(QUICK_SEEDS if quick else SEEDS)]
     n_steps = len(make_stream(seed)["y"])
     grid_runs = sum(1 if quick else len(GRIDS[m]) for m in methods)
+    cascade_runs = ((0 if quick else len(CASCADE_GRID)) + SEEDS) if "lpn_replay" in methods else 0
     bar.add_total(n_steps * (grid_runs * (0 if quick else 1) + len(methods) * SEEDS
-                             + len(ABLATIONS) * SEEDS))
+                             + len(ABLATIONS) * SEEDS + cascade_runs))
     out = {"methods": {}, "ablation": {}, "seeds": seeds, "grid": {}}
     for m in methods:
         grid = GRIDS[m][:1] if quick else GRIDS[m]
@@ -313,7 +322,32 @@ def _evaluate_all(make_stream, seed, quick, bar, task_free, methods):
             agg = _aggregate(best, runs)
             agg["delta_acc"] = out["methods"]["lpn_replay"]["acc"]["mean"] - agg["acc"]["mean"]
             out["ablation"][a] = agg
+        out["cascade"] = _cascade_arm(make_stream, seed, seeds, quick, bar, task_free, best)
     return out
+
+
+def _cascade_arm(make_stream, seed, seeds, quick, bar, task_free, best):
+    """lpn_replay with cascade consolidation: ``CASCADE_GRID`` on the validation seed, then
+    the seeds; ``delta_acc`` against lpn_replay as it is (auto-consolidation) is in
+    ``details``."""
+    n_steps = len(make_stream(seed)["y"])
+    grid = CASCADE_GRID[:1] if quick else CASCADE_GRID
+    scores = []
+    if len(grid) > 1:
+        for c in grid:
+            R = one_run("lpn_replay", seed + VAL_OFFSET, best, make_stream, task_free, cascade=c)
+            scores.append(metrics.acc(R))
+            bar.update(n_steps)
+    chosen = grid[int(np.argmax(scores))] if scores else grid[0]
+    runs = []
+    for s in seeds:
+        runs.append(metrics.summary(one_run("lpn_replay", s, best, make_stream, task_free,
+                                            cascade=chosen)))
+        bar.update(n_steps)
+    agg = _aggregate(best, runs)
+    agg["cascade"] = chosen
+    agg["grid"] = {"points": grid, "val_acc": scores}
+    return agg
 
 
 def _aggregate(params, runs):
@@ -361,6 +395,16 @@ def details(res):
         d[f"ablation_{a}_off_acc_std"] = agg["acc"]["std"]
         d[f"ablation_{a}_off_forgetting"] = agg["forgetting"]["mean"]
         d[f"ablation_{a}_delta_acc"] = agg["delta_acc"]
+    if "cascade" in res:
+        c, base = res["cascade"], res["methods"]["lpn_replay"]
+        d["cascade_params"] = c["cascade"]
+        d["cascade_grid"] = c["grid"]
+        for k in ("acc", "bwt", "forgetting", "plasticity"):
+            d[f"cascade_on_{k}"] = c[k]["mean"]
+            d[f"cascade_on_{k}_std"] = c[k]["std"]
+        d["cascade_delta_acc"] = c["acc"]["mean"] - base["acc"]["mean"]
+        d["cascade_forgetting_reduction"] = metrics.relative_reduction(
+            base["forgetting"]["mean"], c["forgetting"]["mean"])
     return d
 
 
