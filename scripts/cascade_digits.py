@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from lpn import metrics
 from lpn.experiments import _digits_cl as D

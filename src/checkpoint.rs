@@ -201,7 +201,7 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
 /// The config as stored. With `consolidation_mode = "none"` the cascade's fields are left out
 /// (loading fills them with their defaults), so such a file has the same bytes as one written
 /// before the cascade existed, and older lpn versions can still read it.
-fn config_json(cfg: &LearnConfig) -> String {
+pub(crate) fn config_json(cfg: &LearnConfig) -> String {
     let mut text = serde_json::to_string(cfg).expect("config is plain data");
     if !cfg.cascade() {
         // Cut `,"key":value` out of the text itself: re-serialising parsed JSON would print

@@ -180,7 +180,8 @@ mod tests {
         let net = network();
         let specs: Vec<&LayerSpec> = net.layers().iter().map(|l| l.spec()).collect();
         let meta = [
-            ("config", serde_json::to_string(net.config()).unwrap()),
+            // as stored: without the cascade's fields in consolidation_mode "none"
+            ("config", checkpoint::config_json(net.config())),
             ("specs", serde_json::to_string(&specs).unwrap()),
             ("lpn_version", env!("CARGO_PKG_VERSION").to_string()),
         ];
