@@ -280,11 +280,16 @@ impl Layer {
         let act = self.spec.activation;
         let arena = &self.arena;
         let bias = &self.bias;
+        let (weight, pre) = (arena.weight(), arena.pre());
+        let last = x.len().saturating_sub(1);
         let one = |j: usize, zj: &mut f32, yj: &mut f32| {
             let live = arena.live(j);
+            let (w, pre) = (&weight[live.clone()], &pre[live]);
             let mut acc = 0.0f32;
-            for (w, &i) in arena.weight()[live.clone()].iter().zip(&arena.pre()[live]) {
-                acc += w * x[i as usize];
+            for k in 0..w.len().min(pre.len()) {
+                // Indices are below n_in (an arena invariant); the `min` only lets the compiler
+                // drop the bounds check, and never changes an index.
+                acc += w[k] * x[(pre[k] as usize).min(last)];
             }
             *zj = bias[j] + acc;
             *yj = act.apply(*zj);

@@ -339,6 +339,20 @@ pub fn learn_row(
         // SAFETY: the CPU has AVX2 (checked just above).
         return unsafe { learn_row_avx2(row, x, e, bias, trace, p) };
     }
+    learn_row_base(row, x, e, bias, trace, p)
+}
+
+/// The kernel for the baseline target, out of line like the AVX2 one: the caller's row loop
+/// stays small.
+#[inline(never)]
+fn learn_row_base(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+) -> u32 {
     learn_row_any(row, x, e, bias, trace, p)
 }
 
@@ -436,9 +450,11 @@ fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
 fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> (f32, usize) {
     let n = xs.len();
     let (pre, key) = (&pre[..n], &mut key[..n]);
+    let last = x.len().saturating_sub(1);
     let mut nx2 = 0.0f32;
     for k in 0..n {
-        let v = x[pre[k] as usize];
+        // Indices are below n_in (an arena invariant); the `min` only drops the bounds check.
+        let v = x[(pre[k] as usize).min(last)];
         xs[k] = v;
         nx2 += v * v;
     }
