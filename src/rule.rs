@@ -900,6 +900,60 @@ mod tests {
     }
 
     #[test]
+    fn avx2_and_baseline_kernels_agree_bit_for_bit() {
+        // Rows of every length around the special cases (16: fixed length; 64: stack limit),
+        // random state and a real budget, expanding or not: both builds, same bits.
+        let mut s = 0x1234_5678u32;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let x: Vec<f32> = (0..200)
+            .map(|i| if i % 7 == 0 { 0.0 } else { next() * 4.0 - 2.0 })
+            .collect();
+        for n in [1usize, 5, 15, 16, 17, 40, 64, 65, 130] {
+            for expanding in [false, true] {
+                let pre: Vec<u32> = (0..n as u32).map(|k| k + (k * 7) % 3).collect();
+                let mut a = Row::new(pre, (0..n).map(|_| next() - 0.5).collect());
+                a.s = (0..n).map(|_| next()).collect();
+                a.l = (0..n).map(|_| next()).collect();
+                a.c = (0..n).map(|_| next() * 0.5).collect();
+                let mut b = Row::new(a.pre.clone(), a.w.clone());
+                (b.s, b.l, b.c, b.a) = (a.s.clone(), a.l.clone(), a.c.clone(), a.a.clone());
+                let p = RuleParams {
+                    budget: 0.3,
+                    expanding,
+                    mean_trace: 0.5,
+                    kappa_long: 0.5,
+                    rho_consolidation: 0.99,
+                    ..params()
+                };
+                let (mut ba, mut bb) = (0.1f32, 0.1f32);
+                let na = learn_row_base(&mut a.view(), &x, -0.7, &mut ba, 0.9, &p);
+                #[cfg(target_arch = "x86_64")]
+                let nb = if std::arch::is_x86_feature_detected!("avx2") {
+                    unsafe { learn_row_avx2(&mut b.view(), &x, -0.7, &mut bb, 0.9, &p) }
+                } else {
+                    learn_row_base(&mut b.view(), &x, -0.7, &mut bb, 0.9, &p)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let nb = learn_row_base(&mut b.view(), &x, -0.7, &mut bb, 0.9, &p);
+                assert_eq!(na, nb, "n {n}");
+                if n >= 5 {
+                    assert!(na > 0 && (na as usize) < n, "n {n}: a real selection");
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                for (u, v) in [(&a.w, &b.w), (&a.s, &b.s), (&a.l, &b.l), (&a.c, &b.c)] {
+                    assert_eq!(bits(u), bits(v), "n {n} expanding {expanding}");
+                }
+                assert_eq!(ba.to_bits(), bb.to_bits());
+            }
+        }
+    }
+
+    #[test]
     fn long_rows_select_like_short_rows() {
         // Rows of 10, 40 and 100 synapses (stack, wide-stack and thread-local paths) with
         // the same pattern repeated: each takes its ceil(f·|C|) best, ties by lower index.
