@@ -876,7 +876,7 @@ mod tests {
                     s ^= s << 13;
                     s ^= s >> 17;
                     s ^= s << 5;
-                    *kk = if s % 4 == 0 {
+                    *kk = if s.is_multiple_of(4) {
                         -1
                     } else {
                         (s % 5) as i32 * 0x0100_0000
