@@ -17,6 +17,8 @@ import tempfile
 
 
 def workload(side: int, steps: int, budget: str, sparse: bool, predict: bool) -> None:
+    import gc
+
     import numpy as np
 
     import lpn
@@ -33,6 +35,7 @@ def workload(side: int, steps: int, budget: str, sparse: bool, predict: bool) ->
     if sparse:
         x[rng.random(size=x.shape) >= 0.05] = 0.0
     t = rng.normal(size=(8, n)).astype(np.float32)
+    gc.disable()  # a collection in one run and not the other would count as step cost
     for k in range(2):  # warm up: scratch buffers, the pool
         net.learn(x[k], t[k])
     for k in range(2, steps + 2):
@@ -49,7 +52,7 @@ def count(args: argparse.Namespace, steps: int) -> int:
                __file__, "--run", "--side", str(args.side), "--steps", str(steps),
                "--budget", args.budget] + (["--sparse"] if args.sparse else []) + (
                    ["--predict"] if args.predict else [])
-        env = dict(os.environ, RAYON_NUM_THREADS="1")
+        env = dict(os.environ, RAYON_NUM_THREADS="1", PYTHONHASHSEED="0")
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
         m = re.search(r"Collected : (\d+)", res.stderr)
         return int(m.group(1))
