@@ -110,52 +110,71 @@ pub struct ColumnInfo {
 /// own element, `()` gives nothing, and pairs combine.
 pub trait RowSide: Send + Sized {
     type One: Send;
+    /// The side as raw pointers, so a block's rows can be walked by index (`RowsMut::walk`).
+    type Raw: Copy;
     /// Rows covered, if this side has a length to check.
     fn rows(&self) -> Option<usize>;
     fn split(self, rows: usize) -> (Self, Self);
-    /// The element of a side that covers exactly one row.
-    fn one(self) -> Self::One;
+    fn raw(self) -> Self::Raw;
+    /// The element of row `k` of the block `raw` came from.
+    ///
+    /// # Safety
+    /// `k` is below the block's row count and each `k` is taken at most once.
+    unsafe fn one_at(raw: Self::Raw, k: usize) -> Self::One;
 }
 
 impl<'a, T: Send> RowSide for &'a mut [T] {
     type One = &'a mut T;
+    type Raw = *mut T;
     fn rows(&self) -> Option<usize> {
         Some(self.len())
     }
     fn split(self, rows: usize) -> (Self, Self) {
         self.split_at_mut(rows)
     }
-    fn one(self) -> &'a mut T {
-        &mut self[0]
+    fn raw(self) -> *mut T {
+        self.as_mut_ptr()
+    }
+    unsafe fn one_at(raw: *mut T, k: usize) -> &'a mut T {
+        // SAFETY (caller): k is in bounds and taken once, so this borrow is unique.
+        unsafe { &mut *raw.add(k) }
     }
 }
 
 impl<'a, T: Sync> RowSide for &'a [T] {
     type One = &'a T;
+    type Raw = *const T;
     fn rows(&self) -> Option<usize> {
         Some(self.len())
     }
     fn split(self, rows: usize) -> (Self, Self) {
         self.split_at(rows)
     }
-    fn one(self) -> &'a T {
-        &self[0]
+    fn raw(self) -> *const T {
+        self.as_ptr()
+    }
+    unsafe fn one_at(raw: *const T, k: usize) -> &'a T {
+        // SAFETY (caller): k is in bounds.
+        unsafe { &*raw.add(k) }
     }
 }
 
 impl RowSide for () {
     type One = ();
+    type Raw = ();
     fn rows(&self) -> Option<usize> {
         None
     }
     fn split(self, _: usize) -> (Self, Self) {
         ((), ())
     }
-    fn one(self) {}
+    fn raw(self) {}
+    unsafe fn one_at(_: (), _: usize) {}
 }
 
 impl<A: RowSide, B: RowSide> RowSide for (A, B) {
     type One = (A::One, B::One);
+    type Raw = (A::Raw, B::Raw);
     fn rows(&self) -> Option<usize> {
         match (self.0.rows(), self.1.rows()) {
             (Some(a), Some(b)) if a != b => Some(usize::MAX), // caught by par_rows' check
@@ -167,8 +186,12 @@ impl<A: RowSide, B: RowSide> RowSide for (A, B) {
         let (b0, b1) = self.1.split(rows);
         ((a0, b0), (a1, b1))
     }
-    fn one(self) -> Self::One {
-        (self.0.one(), self.1.one())
+    fn raw(self) -> Self::Raw {
+        (self.0.raw(), self.1.raw())
+    }
+    unsafe fn one_at(raw: Self::Raw, k: usize) -> Self::One {
+        // SAFETY: forwarded from the caller.
+        unsafe { (A::one_at(raw.0, k), B::one_at(raw.1, k)) }
     }
 }
 
@@ -277,14 +300,39 @@ macro_rules! synapse_columns {
                 )
             }
 
-            /// The single row of a block of one.
-            fn one(self) -> (usize, RowMut<'a>, Z::One) {
-                let row = RowMut {
-                    pre: self.pre,
-                    $( $name: self.$name, )*
-                    len: &mut self.len[0],
-                };
-                (self.first, row, self.side.one())
+            /// Call `f` on every row of the block, in order, walking the rows by index: a row's
+            /// view is a few pointer offsets, not a split of every column (which cost more than
+            /// the rule itself on short rows).
+            fn walk<F: Fn(usize, RowMut<'_>, Z::One)>(self, f: &F) {
+                let n = self.len.len();
+                let starts = &self.starts[self.first..=self.first + n];
+                let base = starts[0];
+                // Every column covers exactly the block's slots (or is an absent optional one).
+                let slots = starts[n] - base;
+                assert!(self.pre.len() == slots $( && (self.$name.is_empty() || self.$name.len() == slots) )*);
+                let pre = self.pre.as_mut_ptr();
+                $( let $name = (self.$name.as_mut_ptr(), self.$name.is_empty()); )*
+                let len = self.len.as_mut_ptr();
+                let side = self.side.raw();
+                for k in 0..n {
+                    let (a, b) = (starts[k] - base, starts[k + 1] - base);
+                    assert!(a <= b && b <= slots);
+                    // SAFETY: row k's slots `a..b` lie inside the block (checked above) and rows
+                    // do not overlap (starts never decrease: checked here, row by row), so each
+                    // slice is borrowed once; `len` and `side` have one element per row.
+                    let row = unsafe {
+                        RowMut {
+                            pre: std::slice::from_raw_parts_mut(pre.add(a), b - a),
+                            $( $name: if $name.1 {
+                                &mut []
+                            } else {
+                                std::slice::from_raw_parts_mut($name.0.add(a), b - a)
+                            }, )*
+                            len: &mut *len.add(k),
+                        }
+                    };
+                    f(self.first + k, row, unsafe { Z::one_at(side, k) });
+                }
             }
         }
 
@@ -503,16 +551,6 @@ impl<Z: RowSide> RowsMut<'_, Z> {
     fn n_rows(&self) -> usize {
         self.len.len()
     }
-
-    fn for_each_seq<F: Fn(usize, RowMut<'_>, Z::One)>(self, f: &F) {
-        let mut rest = self;
-        while rest.n_rows() > 0 {
-            let (head, tail) = rest.split(1);
-            let (j, row, side) = head.one();
-            f(j, row, side);
-            rest = tail;
-        }
-    }
 }
 
 /// Rows per rayon task: big enough to amortise scheduling, small enough to balance 16 cores.
@@ -522,7 +560,7 @@ fn drive<Z: RowSide, F: Fn(usize, RowMut<'_>, Z::One) + Sync>(rows: RowsMut<'_, 
     let n = rows.n_rows();
     let slots = rows.starts[rows.first + n] - rows.starts[rows.first];
     if n <= 1 || slots <= GRAIN_SLOTS {
-        rows.for_each_seq(f);
+        rows.walk(f);
     } else {
         let (a, b) = rows.split(n / 2);
         rayon::join(|| drive(a, f), || drive(b, f));

@@ -3,15 +3,19 @@
 //!
 //! One row is a handful of passes over its slots, each a straight loop the compiler vectorises
 //! (no gathers after the first, no divisions per synapse, no branches on the selection):
-//! 1. gather the row's inputs once into a small buffer and sum `Σx²` on the way;
-//! 2. co-activity, pheromone factor and priority, folded into one integer key per slot (the
-//!    priority's bit pattern; -1 for a non-candidate) while counting candidates;
+//! 1. gather the row's inputs once into a small buffer, sum `Σx²` on the way, and mark the
+//!    candidates (key 0; -1 for a non-candidate) while counting them;
+//! 2. only when the quota leaves candidates out: the priority (`priority`) as an integer key
+//!    per candidate (its bit pattern);
 //! 3. selection as a threshold on those keys (`key >= thr` once tied slots past the quota are
 //!    dropped) — no selection at all when the quota takes every candidate, ranks counted in
 //!    vector lanes for short rows, `select_nth` only for long rows with a real budget;
 //! 4. one masked update pass (step, pull, clip) that also finds the largest selected
 //!    co-activity;
 //! 5. one fused trail pass (evaporate, deposit, long trail, consolidation decay).
+//!
+//! Rows of exactly 16 synapses (the default fan-in) get a copy of the kernel compiled for that
+//! length, and on x86-64 an AVX2 build is chosen at run time (`learn_row`).
 //!
 //! Divisions happen once per row (`η e / (ε + Σx²)`, `(1 − ρ_s) / max a`) and once per step
 //! (`1 / (1 + κ_s + κ_l)`); `lpn.reference` uses the same formulas, so results stay bit-equal.
@@ -70,6 +74,20 @@ impl RuleParams {
 /// Rows this short pick their quota by counting ranks in 16 vector lanes: branch-free, cheaper
 /// than any sort at this size.
 const RANK_ROW: usize = 16;
+/// `LATER[m][k] = 1` iff slot `k` comes after slot `m` (`select_short`'s tie break).
+const LATER: [[i32; RANK_ROW]; RANK_ROW] = {
+    let mut t = [[0i32; RANK_ROW]; RANK_ROW];
+    let mut m = 0;
+    while m < RANK_ROW {
+        let mut k = m + 1;
+        while k < RANK_ROW {
+            t[m][k] = 1;
+            k += 1;
+        }
+        m += 1;
+    }
+    t
+};
 /// Rows up to this long keep their scratch on the stack; longer ones use a per-thread buffer.
 const STACK_ROW: usize = 64;
 
@@ -155,38 +173,127 @@ impl Cut {
     }
 }
 
-/// Selection for short rows without sorting: every slot's rank (slots ahead of it by key,
-/// then by lower slot) is counted in 16 vertical lanes — 16 broadcast compares, no branches,
-/// no horizontal sums — and slots ranked below the quota keep their key, the rest get -1.
-/// Returns the threshold (0) that `key >= thr` then reads.
-#[inline]
+/// Selection for short rows without sorting: every slot's rank (how many slots come before it
+/// by key, then by lower slot) is counted in 16 vertical lanes — per slot `m` one broadcast,
+/// an add and a compare, no branches, no horizontal sums — and slots ranked below the quota
+/// keep their key, the rest get -1. Returns the threshold (0) that `key >= thr` then reads.
+///
+/// Slot `m` comes before slot `k` iff `key[m] > key[k]`, or `key[m] == key[k]` and `m < k`;
+/// for integer keys below `i32::MAX` that is `key[m] + [m < k] > key[k]` (keys are priority
+/// bits, at most those of +inf, or -1), one compare instead of three.
+#[inline(always)]
 fn select_short(key: &mut [i32], quota: usize) -> i32 {
-    const SLOT: [i32; RANK_ROW] = {
-        let mut s = [0i32; RANK_ROW];
-        let mut k = 0;
-        while k < RANK_ROW {
-            s[k] = k as i32;
-            k += 1;
-        }
-        s
-    };
     let n = key.len();
     let mut k16 = [-1i32; RANK_ROW];
     k16[..n].copy_from_slice(key);
     let mut rank = [0i32; RANK_ROW];
-    for m in 0..n {
-        let (km, mi) = (k16[m], m as i32);
-        for k in 0..RANK_ROW {
-            let ahead = (km > k16[k]) | ((km == k16[k]) & (mi < SLOT[k]));
-            rank[k] += ahead as i32;
-        }
-    }
+    ranks(&k16, n, &LATER, &mut rank);
     let q = quota as i32;
     for k in 0..RANK_ROW {
         k16[k] = if rank[k] < q { k16[k] } else { -1 };
     }
     key.copy_from_slice(&k16[..n]);
     0
+}
+
+/// `rank[k] = #{m < n : k16[m] + later[m][k] > k16[k]}`. Written with x86-64 vector intrinsics
+/// there (left to itself the compiler vectorises across `m`, one lane insert per key).
+#[inline(always)]
+fn ranks(
+    k16: &[i32; RANK_ROW],
+    n: usize,
+    later: &[[i32; RANK_ROW]; RANK_ROW],
+    rank: &mut [i32; RANK_ROW],
+) {
+    let n = n.min(RANK_ROW);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present (checked just above).
+        unsafe { ranks_avx2(k16, n, later, rank) }
+    } else {
+        ranks_sse2(k16, n, later, rank)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    ranks_portable(k16, n, later, rank)
+}
+
+/// `ranks` in plain Rust: the definition, and the code on other architectures.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn ranks_portable(
+    k16: &[i32; RANK_ROW],
+    n: usize,
+    later: &[[i32; RANK_ROW]; RANK_ROW],
+    rank: &mut [i32; RANK_ROW],
+) {
+    for (&km, later) in k16[..n].iter().zip(later) {
+        for k in 0..RANK_ROW {
+            rank[k] += ((km + later[k]) > k16[k]) as i32;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ranks_sse2(
+    k16: &[i32; RANK_ROW],
+    n: usize,
+    later: &[[i32; RANK_ROW]; RANK_ROW],
+    rank: &mut [i32; RANK_ROW],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of baseline x86-64; every load and store is of 4 lanes inside a
+    // 16-lane array, and `n <= 16` rows of `later` are read.
+    unsafe {
+        let kp = k16.as_ptr() as *const __m128i;
+        let kk = [
+            _mm_loadu_si128(kp),
+            _mm_loadu_si128(kp.add(1)),
+            _mm_loadu_si128(kp.add(2)),
+            _mm_loadu_si128(kp.add(3)),
+        ];
+        let mut r = [_mm_setzero_si128(); 4];
+        for m in 0..n.min(RANK_ROW) {
+            let km = _mm_set1_epi32(k16[m]);
+            let lp = later[m].as_ptr() as *const __m128i;
+            for v in 0..4 {
+                let a = _mm_add_epi32(km, _mm_loadu_si128(lp.add(v)));
+                r[v] = _mm_sub_epi32(r[v], _mm_cmpgt_epi32(a, kk[v]));
+            }
+        }
+        let rp = rank.as_mut_ptr() as *mut __m128i;
+        for (v, rv) in r.iter().enumerate() {
+            _mm_storeu_si128(rp.add(v), *rv);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn ranks_avx2(
+    k16: &[i32; RANK_ROW],
+    n: usize,
+    later: &[[i32; RANK_ROW]; RANK_ROW],
+    rank: &mut [i32; RANK_ROW],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY (caller): AVX2 present; 8-lane loads and stores at lanes 0 and 8 of 16-lane arrays.
+    unsafe {
+        let kp = k16.as_ptr() as *const __m256i;
+        let (k0, k1) = (_mm256_loadu_si256(kp), _mm256_loadu_si256(kp.add(1)));
+        let (mut r0, mut r1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for m in 0..n.min(RANK_ROW) {
+            let km = _mm256_set1_epi32(k16[m]);
+            let lp = later[m].as_ptr() as *const __m256i;
+            let a0 = _mm256_add_epi32(km, _mm256_loadu_si256(lp));
+            let a1 = _mm256_add_epi32(km, _mm256_loadu_si256(lp.add(1)));
+            r0 = _mm256_sub_epi32(r0, _mm256_cmpgt_epi32(a0, k0));
+            r1 = _mm256_sub_epi32(r1, _mm256_cmpgt_epi32(a1, k1));
+        }
+        let rp = rank.as_mut_ptr() as *mut __m256i;
+        _mm256_storeu_si256(rp, r0);
+        _mm256_storeu_si256(rp.add(1), r1);
+    }
 }
 
 /// Same for longer rows, by `select_nth` on packed (key, complement of slot) words in `wide`.
@@ -214,6 +321,11 @@ fn blend(m: bool, a: f32, b: f32) -> f32 {
 
 /// Apply one step to one involved row with local error `e`; returns how many synapses were
 /// updated. `bias` is the row's bias, `trace` its error trace `h_j` (read only here).
+///
+/// On x86-64 machines with AVX2 the same code runs compiled for AVX2 (chosen at run time; the
+/// wheel targets baseline x86-64). Every operation is element-wise IEEE arithmetic or an
+/// integer compare, and no sum changes order, so both builds give the same bits.
+#[inline]
 pub fn learn_row(
     row: &mut RowMut<'_>,
     x: &[f32],
@@ -222,8 +334,57 @@ pub fn learn_row(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { learn_row_avx2(row, x, e, bias, trace, p) };
+    }
+    learn_row_base(row, x, e, bias, trace, p)
+}
+
+/// The kernel for the baseline target, out of line like the AVX2 one: the caller's row loop
+/// stays small.
+#[inline(never)]
+fn learn_row_base(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+) -> u32 {
+    learn_row_any(row, x, e, bias, trace, p)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn learn_row_avx2(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+) -> u32 {
+    learn_row_any(row, x, e, bias, trace, p)
+}
+
+#[inline(always)]
+fn learn_row_any(
+    row: &mut RowMut<'_>,
+    x: &[f32],
+    e: f32,
+    bias: &mut f32,
+    trace: f32,
+    p: &RuleParams,
+) -> u32 {
     let n = row.live();
-    if n <= RANK_ROW {
+    if n == RANK_ROW {
+        // The common row (fan_in 16): a length the compiler knows, so every pass is a few
+        // whole vectors with no remainder loop.
+        let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
+        kernel(row, x, e, bias, trace, p, &mut xs, &mut key, &mut [])
+    } else if n < RANK_ROW {
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
         kernel(
             row,
@@ -283,19 +444,34 @@ fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
 // The passes take every column as its own slice argument: arguments are known not to alias,
 // which lets the compiler vectorise each loop without run-time overlap checks per row.
 
-/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same way).
+/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same
+/// way); candidates (`a = |e·x| > 0`) get key 0, the rest -1. Returns (Σx², |C|).
 #[inline(always)]
-fn gather(pre: &[u32], x: &[f32], xs: &mut [f32]) -> f32 {
+fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> (f32, usize) {
+    let n = xs.len();
+    let (pre, key) = (&pre[..n], &mut key[..n]);
+    let last = x.len().saturating_sub(1);
     let mut nx2 = 0.0f32;
-    for (xk, &i) in xs.iter_mut().zip(pre) {
-        let v = x[i as usize];
-        *xk = v;
+    for k in 0..n {
+        // Indices are below n_in (an arena invariant); the `min` only drops the bounds check.
+        let v = x[(pre[k] as usize).min(last)];
+        xs[k] = v;
         nx2 += v * v;
     }
-    nx2
+    let mut nc = 0u32;
+    for k in 0..n {
+        let cand = (e * xs[k]).abs() > 0.0;
+        key[k] = -(!cand as i32);
+        nc += cand as u32;
+    }
+    (nx2, nc as usize)
 }
 
-/// Pass 2: keys (priority bits for candidates `a > 0`, -1 for the rest); returns |C|.
+/// Pass 2, only when the quota leaves some candidates out: priority bits as the key of every
+/// candidate (key 0), -1 stays for the rest.
+///
+/// The synapse priority is `a · g(s, l)` (plus `β·s` while expanding): one function,
+/// `priority`, so a change of the formula is made in one place.
 #[inline(always)]
 fn keys(
     p: &RuleParams,
@@ -305,22 +481,26 @@ fn keys(
     short: &[f32],
     long: &[f32],
     key: &mut [i32],
-) -> usize {
+) {
     let n = xs.len();
     let (short, long, key) = (&short[..n], &long[..n], &mut key[..n]);
-    let beta = if p.expanding { p.beta } else { 0.0 };
-    let mut nc = 0u32;
     for k in 0..n {
-        let a = (e * xs[k]).abs();
-        let mut priority = a * pheromone(p, inv_norm, short[k], long[k]);
-        if p.expanding {
-            priority += beta * short[k];
-        }
-        let cand = a > 0.0;
-        key[k] = if cand { priority.to_bits() as i32 } else { -1 };
-        nc += cand as u32;
+        let pr = priority(p, inv_norm, (e * xs[k]).abs(), short[k], long[k]);
+        key[k] = if key[k] >= 0 { pr.to_bits() as i32 } else { -1 };
     }
-    nc as usize
+}
+
+/// The selection priority of a synapse with co-activity `a` and trails `s`, `l` (§3 step 3):
+/// `a · g(s, l)`, plus `β·s` while the layer is expanding (§3.1). Non-negative, so its bit
+/// pattern orders like its value.
+#[inline(always)]
+fn priority(p: &RuleParams, inv_norm: f32, a: f32, s: f32, l: f32) -> f32 {
+    let pr = a * pheromone(p, inv_norm, s, l);
+    if p.expanding {
+        pr + p.beta * s
+    } else {
+        pr
+    }
 }
 
 /// Pass 4: the masked update (step, pull towards the anchor, clip) of slots with
@@ -447,23 +627,23 @@ fn kernel(
     // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
     let (nx2, nc) = if e != 0.0 {
-        let nx2 = gather(&pre[..n], x, xs);
-        (nx2, keys(p, e, inv_norm, xs, short, long, key))
+        gather(&pre[..n], x, e, xs, key)
     } else {
         (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
     };
     // A row without candidates (sparse input) skips selection and update.
     if nc > 0 {
-        // 3. Selection.
+        // 3. Selection: none when the quota takes every candidate (keys stay 0 / -1).
         let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
-        thr = if q == 0 {
-            i32::MAX
-        } else if q >= nc {
-            0 // every candidate: no selection at all
-        } else if n <= RANK_ROW {
-            select_short(key, q)
+        thr = if q >= nc {
+            0
         } else {
-            cut_by_select(key, q, wide).apply(key)
+            keys(p, e, inv_norm, xs, short, long, key);
+            if n <= RANK_ROW {
+                select_short(key, q)
+            } else {
+                cut_by_select(key, q, wide).apply(key)
+            }
         };
         selected = q as u32;
         let step = p.lr * e / (p.eps + nx2);
@@ -685,6 +865,94 @@ mod tests {
                         assert_eq!(got, want, "short: n {n} quota {q} keys {key:?}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn rank_kernels_agree() {
+        // Plain Rust, SSE2 and AVX2 ranks on random keys with ties, every row length.
+        let mut s = 0x2545_f491u32;
+        for n in 0..=RANK_ROW {
+            for _ in 0..50 {
+                let mut k16 = [-1i32; RANK_ROW];
+                for kk in k16[..n].iter_mut() {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    *kk = if s.is_multiple_of(4) {
+                        -1
+                    } else {
+                        (s % 5) as i32 * 0x0100_0000
+                    };
+                }
+                let mut want = [0i32; RANK_ROW];
+                ranks_portable(&k16, n, &LATER, &mut want);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let mut got = [0i32; RANK_ROW];
+                    ranks_sse2(&k16, n, &LATER, &mut got);
+                    assert_eq!(got, want, "sse2 n {n} {k16:?}");
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        let mut got = [0i32; RANK_ROW];
+                        unsafe { ranks_avx2(&k16, n, &LATER, &mut got) };
+                        assert_eq!(got, want, "avx2 n {n} {k16:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_and_baseline_kernels_agree_bit_for_bit() {
+        // Rows of every length around the special cases (16: fixed length; 64: stack limit),
+        // random state and a real budget, expanding or not: both builds, same bits.
+        let mut s = 0x1234_5678u32;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let x: Vec<f32> = (0..200)
+            .map(|i| if i % 7 == 0 { 0.0 } else { next() * 4.0 - 2.0 })
+            .collect();
+        for n in [1usize, 5, 15, 16, 17, 40, 64, 65, 130] {
+            for expanding in [false, true] {
+                let pre: Vec<u32> = (0..n as u32).map(|k| k + (k * 7) % 3).collect();
+                let mut a = Row::new(pre, (0..n).map(|_| next() - 0.5).collect());
+                a.s = (0..n).map(|_| next()).collect();
+                a.l = (0..n).map(|_| next()).collect();
+                a.c = (0..n).map(|_| next() * 0.5).collect();
+                let mut b = Row::new(a.pre.clone(), a.w.clone());
+                (b.s, b.l, b.c, b.a) = (a.s.clone(), a.l.clone(), a.c.clone(), a.a.clone());
+                let p = RuleParams {
+                    budget: 0.3,
+                    expanding,
+                    mean_trace: 0.5,
+                    kappa_long: 0.5,
+                    rho_consolidation: 0.99,
+                    ..params()
+                };
+                let (mut ba, mut bb) = (0.1f32, 0.1f32);
+                let na = learn_row_base(&mut a.view(), &x, -0.7, &mut ba, 0.9, &p);
+                #[cfg(target_arch = "x86_64")]
+                let nb = if std::arch::is_x86_feature_detected!("avx2") {
+                    unsafe { learn_row_avx2(&mut b.view(), &x, -0.7, &mut bb, 0.9, &p) }
+                } else {
+                    learn_row_base(&mut b.view(), &x, -0.7, &mut bb, 0.9, &p)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let nb = learn_row_base(&mut b.view(), &x, -0.7, &mut bb, 0.9, &p);
+                assert_eq!(na, nb, "n {n}");
+                if n >= 5 {
+                    assert!(na > 0 && (na as usize) < n, "n {n}: a real selection");
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                for (u, v) in [(&a.w, &b.w), (&a.s, &b.s), (&a.l, &b.l), (&a.c, &b.c)] {
+                    assert_eq!(bits(u), bits(v), "n {n} expanding {expanding}");
+                }
+                assert_eq!(ba.to_bits(), bb.to_bits());
             }
         }
     }
