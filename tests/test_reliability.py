@@ -227,9 +227,15 @@ def big():
 def test_readers_never_wait_for_a_long_learn_call():
     net = big()
     r = np.random.default_rng(0)
-    # The batch must outlast the readers (5 rounds, each at most two 20 ms learn slices): about
-    # 1 s unloaded on 2 cores, against at most 0.2 s of reading.
-    x, t = r.normal(size=(1000, 900)), r.normal(size=(1000, 10))
+    # The batch must outlast the readers (5 rounds, each at most two 20 ms learn slices, so at
+    # most 0.2 s of reading): it is sized from a timed probe to last about 2 s, whatever the
+    # engine's speed.
+    probe_x, probe_t = r.normal(size=(50, 900)), r.normal(size=(50, 10))
+    t0 = time.perf_counter()
+    big().learn(probe_x, probe_t)
+    per_sample = (time.perf_counter() - t0) / 50
+    n = int(min(200_000, max(1000, 2.0 / per_sample)))
+    x, t = r.normal(size=(n, 900)), r.normal(size=(n, 10))
     done = threading.Event()
 
     def learner():
@@ -256,7 +262,7 @@ def test_readers_never_wait_for_a_long_learn_call():
     # Before: every one of these waited for the whole batch (seconds) with the GIL held.
     assert worst["dims"] < 0.05, worst
     assert worst["stats"] < 1.0 and worst["predict"] < 1.0, worst
-    assert net.stats()["samples"] == 1000
+    assert net.stats()["samples"] == n
 
 
 def test_a_waiting_reader_does_not_hold_the_gil():
