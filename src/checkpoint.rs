@@ -199,25 +199,49 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
 }
 
 /// The config as stored. With `consolidation_mode = "none"` the cascade's fields are left out
-/// (loading fills them with their defaults), so such a file has the same bytes as one written
-/// before the cascade existed, and older lpn versions can still read it.
+/// (loading fills them with their defaults), and so is every later field at its default
+/// (`LATER_KEYS`), so such a file has the same bytes as one written before those fields
+/// existed, and older lpn versions can still read it.
 pub(crate) fn config_json(cfg: &LearnConfig) -> String {
     let mut text = serde_json::to_string(cfg).expect("config is plain data");
     if !cfg.cascade() {
-        // Cut `,"key":value` out of the text itself: re-serialising parsed JSON would print
-        // some f32 numbers differently (1e-6 for 0.000001). The cascade's values are numbers
-        // and one bare word, so the value ends at the next `,` or `}`.
         for key in CASCADE_KEYS {
-            let pat = format!(",\"{key}\":");
-            if let Some(start) = text.find(&pat) {
-                let rest = &text[start + pat.len()..];
-                let len = rest.find([',', '}']).unwrap_or(rest.len());
-                text.replace_range(start..start + pat.len() + len, "");
-            }
+            cut_key(&mut text, key, None);
         }
+    }
+    let default = serde_json::to_string(&LearnConfig::default()).expect("config is plain data");
+    for key in LATER_KEYS {
+        cut_key(&mut text, key, Some(&default));
     }
     text
 }
+
+/// Cut `,"key":value` out of the config text, or only where the value is the same text as in
+/// `default`. Done on the text itself: re-serialising parsed JSON would print some f32 numbers
+/// differently (1e-6 for 0.000001). These values are numbers and bare words, so a value ends
+/// at the next `,` or `}`.
+fn cut_key(text: &mut String, key: &str, default: Option<&str>) {
+    let pat = format!(",\"{key}\":");
+    let value_of = |t: &str| -> Option<(usize, usize)> {
+        let start = t.find(&pat)?;
+        let rest = &t[start + pat.len()..];
+        Some((
+            start,
+            pat.len() + rest.find([',', '}']).unwrap_or(rest.len()),
+        ))
+    };
+    if let Some((start, len)) = value_of(text) {
+        let same = default.is_none_or(|d| {
+            value_of(d).is_some_and(|(ds, dl)| d[ds..ds + dl] == text[start..start + len])
+        });
+        if same {
+            text.replace_range(start..start + len, "");
+        }
+    }
+}
+
+/// Config fields added after the first checkpoint format, left out of a file at their default.
+const LATER_KEYS: [&str; 3] = ["route_consolidation", "route_long", "trail_scaled_step"];
 
 /// The config fields that only the cascade reads (left out of a file in mode "none").
 const CASCADE_KEYS: [&str; 7] = [
@@ -602,6 +626,20 @@ fn read_reservoir(
 mod tests {
     use super::*;
     use crate::error::LpnError;
+
+    #[test]
+    fn later_fields_are_stored_only_away_from_their_default() {
+        let plain = config_json(&LearnConfig::default());
+        assert!(!plain.contains("route_"), "{plain}");
+        let cfg = LearnConfig {
+            route_long: 0.5,
+            ..LearnConfig::default()
+        };
+        let text = config_json(&cfg);
+        assert!(text.contains("\"route_long\":0.5") && !text.contains("route_consolidation"));
+        let back: LearnConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+    }
 
     #[test]
     fn config_without_cascade_is_stored_as_before() {

@@ -353,6 +353,14 @@ pub struct LearnConfig {
     pub cascade_half: f32,
     /// The level whose timescale the anchor follows (1 = fastest, `cascade_levels` = slowest).
     pub cascade_anchor_level: usize,
+    /// Routing (docs/rule.md, "Routing"): how much a synapse's consolidation lowers its
+    /// selection priority, `π · (1 − route_consolidation · c)`; 0 = the plain rule.
+    pub route_consolidation: f32,
+    /// How much its long trail lowers it, `π · (1 − route_long · l)`; 0 = the plain rule.
+    pub route_long: f32,
+    /// Whether the weight step carries the pheromone factor `g` (docs/rule.md step 4; true) or
+    /// trails only steer the selection (false: `Δw` without `g`).
+    pub trail_scaled_step: bool,
 }
 
 impl Default for LearnConfig {
@@ -395,6 +403,9 @@ impl Default for LearnConfig {
             cascade_max: 0.5,
             cascade_half: 0.05,
             cascade_anchor_level: 1,
+            route_consolidation: 0.0,
+            route_long: 0.0,
+            trail_scaled_step: true,
         }
     }
 }
@@ -476,6 +487,8 @@ impl LearnConfig {
         unit("rho_long", self.rho_long as f64)?;
         unit("rho_trace", self.rho_trace as f64)?;
         unit("rho_consolidation", self.rho_consolidation as f64)?;
+        unit("route_consolidation", self.route_consolidation as f64)?;
+        unit("route_long", self.route_long as f64)?;
         nonneg("pull", self.pull as f64)?;
         if !(self.w_max.is_finite() && self.w_max > 0.0) {
             return value_err(format!(

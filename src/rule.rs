@@ -36,6 +36,11 @@ pub struct RuleParams {
     pub rho_long: f32,
     pub rho_consolidation: f32,
     pub pull: f32,
+    /// Routing weights of consolidation and long trail in the priority (0: plain rule).
+    pub route_consolidation: f32,
+    pub route_long: f32,
+    /// Whether the weight step carries `g` (false: trails only steer the selection).
+    pub trail_scaled_step: bool,
     pub w_max: f32,
     pub eps: f32,
     pub use_bias: bool,
@@ -61,6 +66,9 @@ impl RuleParams {
             rho_long: cfg.rho_long,
             rho_consolidation: cfg.rho_consolidation,
             pull: cfg.pull,
+            route_consolidation: cfg.route_consolidation,
+            route_long: cfg.route_long,
+            trail_scaled_step: cfg.trail_scaled_step,
             w_max: cfg.w_max,
             eps: cfg.eps,
             use_bias,
@@ -441,6 +449,16 @@ fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
     (1.0 + p.kappa_short * s + p.kappa_long * l) * inv_norm
 }
 
+/// The factor of the weight step: `g`, or 1 where trails only steer the selection.
+#[inline(always)]
+fn step_factor(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
+    if p.trail_scaled_step {
+        pheromone(p, inv_norm, s, l)
+    } else {
+        1.0
+    }
+}
+
 // The passes take every column as its own slice argument: arguments are known not to alias,
 // which lets the compiler vectorise each loop without run-time overlap checks per row.
 
@@ -480,22 +498,26 @@ fn keys(
     xs: &[f32],
     short: &[f32],
     long: &[f32],
+    cons: &[f32],
     key: &mut [i32],
 ) {
     let n = xs.len();
-    let (short, long, key) = (&short[..n], &long[..n], &mut key[..n]);
+    let (short, long, cons, key) = (&short[..n], &long[..n], &cons[..n], &mut key[..n]);
     for k in 0..n {
-        let pr = priority(p, inv_norm, (e * xs[k]).abs(), short[k], long[k]);
+        let pr = priority(p, inv_norm, (e * xs[k]).abs(), short[k], long[k], cons[k]);
         key[k] = if key[k] >= 0 { pr.to_bits() as i32 } else { -1 };
     }
 }
 
-/// The selection priority of a synapse with co-activity `a` and trails `s`, `l` (§3 step 3):
-/// `a · g(s, l)`, plus `β·s` while the layer is expanding (§3.1). Non-negative, so its bit
-/// pattern orders like its value.
+/// The selection priority of a synapse with co-activity `a`, trails `s`, `l` and consolidation
+/// `c` (§3 step 3): `a · g(s, l) · r(c, l)`, plus `β·s` while the layer is expanding (§3.1).
+/// The routing factor `r = (1 − ω_c·c)·(1 − ω_l·l)` (docs/rule.md, "Routing") sends the budget
+/// away from consolidated and long-used synapses; with both weights 0 it is exactly 1, the
+/// plain rule bit for bit. Non-negative, so its bit pattern orders like its value.
 #[inline(always)]
-fn priority(p: &RuleParams, inv_norm: f32, a: f32, s: f32, l: f32) -> f32 {
-    let pr = a * pheromone(p, inv_norm, s, l);
+fn priority(p: &RuleParams, inv_norm: f32, a: f32, s: f32, l: f32, c: f32) -> f32 {
+    let route = (1.0 - p.route_consolidation * c) * (1.0 - p.route_long * l);
+    let pr = a * pheromone(p, inv_norm, s, l) * route;
     if p.expanding {
         pr + p.beta * s
     } else {
@@ -532,7 +554,7 @@ fn update(
         for k in 0..n {
             if key[k] >= thr {
                 let xk = xs[k];
-                let g = pheromone(p, inv_norm, short[k], long[k]);
+                let g = step_factor(p, inv_norm, short[k], long[k]);
                 let c = cons[k];
                 let w1 = weight[k] + step * g * (1.0 - c) * xk;
                 let w2 = w1 - lr_pull * c * (w1 - anchor[k]);
@@ -545,7 +567,7 @@ fn update(
     for k in 0..n {
         let m = key[k] >= thr;
         let xk = xs[k];
-        let g = pheromone(p, inv_norm, short[k], long[k]);
+        let g = step_factor(p, inv_norm, short[k], long[k]);
         let c = cons[k];
         let w0 = weight[k];
         let w1 = w0 + step * g * (1.0 - c) * xk;
@@ -638,7 +660,7 @@ fn kernel(
         thr = if q >= nc {
             0
         } else {
-            keys(p, e, inv_norm, xs, short, long, key);
+            keys(p, e, inv_norm, xs, short, long, cons, key);
             if n <= RANK_ROW {
                 select_short(key, q)
             } else {
@@ -978,6 +1000,29 @@ mod tests {
             }
             assert!(r.w.iter().zip(&x).all(|(&w, &v)| v > 0.0 || w == 0.0));
         }
+    }
+
+    #[test]
+    fn routing_sends_the_budget_to_free_synapses() {
+        // Four equal candidates, quota 2 (budget 0.5): the plain rule takes the lower indices;
+        // with routing, the consolidated (slot 0) and long-used (slot 1) ones lose their place.
+        let pick = |route_consolidation: f32, route_long: f32| {
+            let p = RuleParams {
+                budget: 0.5,
+                route_consolidation,
+                route_long,
+                ..params()
+            };
+            let mut r = Row::new(vec![0, 1, 2, 3], vec![0.0; 4]);
+            r.c[0] = 0.5;
+            r.l[1] = 0.5;
+            let mut b = 0.0;
+            learn_row_base(&mut r.view(), &[1.0; 4], 1.0, &mut b, 0.0, &p);
+            (0..4).map(|k| r.w[k] != 0.0).collect::<Vec<_>>()
+        };
+        assert_eq!(pick(0.0, 0.0), [true, true, false, false]);
+        assert_eq!(pick(1.0, 0.0), [false, true, true, false]);
+        assert_eq!(pick(1.0, 1.0), [false, false, true, true]);
     }
 
     #[test]

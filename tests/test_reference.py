@@ -58,6 +58,12 @@ CASES = {
         cfg=lpn.LearnConfig(auto_consolidate_every=25, auto_threshold=0.05, rho_consolidation=0.999),
         masks=True,
     ),
+    "ring_routing_autoconsolidate": dict(
+        specs=[lpn.LayerSpec(40, 24, radius=0.15)],
+        cfg=lpn.LearnConfig(auto_consolidate_every=20, auto_threshold=0.05, kappa_long=0.3,
+                            route_consolidation=0.8, route_long=0.5, trail_scaled_step=False),
+        masks=True,
+    ),
     "grid_tags_two_layers_tanh": dict(
         specs=[
             lpn.LayerSpec(36, 25, dims=2, radius=0.3, in_tags=[i % 2 for i in range(36)],

@@ -215,6 +215,9 @@ class LearnConfig:
     cascade_max: float = _CONFIG_DEFAULTS["cascade_max"]
     cascade_half: float = _CONFIG_DEFAULTS["cascade_half"]
     cascade_anchor_level: int = _CONFIG_DEFAULTS["cascade_anchor_level"]
+    route_consolidation: float = _CONFIG_DEFAULTS["route_consolidation"]
+    route_long: float = _CONFIG_DEFAULTS["route_long"]
+    trail_scaled_step: bool = _CONFIG_DEFAULTS["trail_scaled_step"]
 
     def __post_init__(self) -> None:
         _convert(self, skip=("hidden_signal",))

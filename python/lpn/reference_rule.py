@@ -49,7 +49,10 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     a = np.abs(ej * xi)
     inv_norm = one / (one + ks + kl)  # the engine divides once per step, never per synapse
     g = (one + ks * s + kl * l) * inv_norm
-    priority = a * g
+    # Routing: consolidated and long-used synapses lose priority, so the budget goes to free
+    # capacity; with both weights 0 the factor is exactly 1 (the plain rule).
+    route = (one - F32(cfg["route_consolidation"]) * c) * (one - F32(cfg["route_long"]) * l)
+    priority = a * g * route
     if layer.expanding:
         priority = priority + beta * s
 
@@ -64,7 +67,9 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     nx2 = layer._row_sum(xi * xi)
     w = layer.weight
     step = eta * e / (eps + nx2)  # per row: the normalised error step
-    dw = step[post] * g * (one - c) * xi
+    # The step carries g unless trails only steer the selection (trail_scaled_step=False).
+    g_step = g if cfg["trail_scaled_step"] else one
+    dw = step[post] * g_step * (one - c) * xi
     w = np.where(sel, w + dw, w)
     w = np.where(sel, w - eta * pull * c * (w - layer.anchor), w)
     w = np.where(sel, np.clip(w, -w_max, w_max), w)
