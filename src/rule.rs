@@ -490,6 +490,7 @@ fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> (f
 ///
 /// The synapse priority is `a · g(s, l)` (plus `β·s` while expanding): one function,
 /// `priority`, so a change of the formula is made in one place.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn keys(
     p: &RuleParams,
