@@ -7,7 +7,9 @@
 //! * `net.counters` u64 `[seed, steps, samples, replays, contrastive_steps]`
 //! * `net.goodness` f64 `[G+, G-]`, `net.last_replayed` u32
 //! * `rng.seed` u8 `[32]`, `rng.stream` u64 `[1]`, `rng.word_pos` u64 `[lo, hi]`
-//! * `replay.x` f32, `replay.t` f32, `replay.mask` u8, `replay.seen` u64 `[1]`
+//! * `replay.x` f32, `replay.t` f32, `replay.mask` u8, `replay.seen` u64 `[1]`, and with
+//!   `replay_policy = "balanced"` only, `replay.class_seen` u64 `[n_out]`
+//! * with `readout_window > 0` only, `readout.last_positive` u64 `[n_out]`
 //! * per layer `layers.{k}.`: the arena as stored (`row_start` u64, `row_len` u32, `pre` u32,
 //!   `weight`, `short_trail`, `long_trail`, `consolidation`, `anchor` f32), `bias`,
 //!   `error_trace`, `activity_trace` f32, `max_fan_in` u32, `budget` f64 `[fraction, loss_avg]`,
@@ -153,6 +155,13 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
     w.put("replay.t".into(), &r.t);
     w.put("replay.mask".into(), &r.mask);
     w.put("replay.seen".into(), &[r.seen]);
+    // Written only where the config uses them, so default files keep their bytes.
+    if r.balanced() {
+        w.put("replay.class_seen".into(), &r.class_seen);
+    }
+    if !net.readout_last().is_empty() {
+        w.put("readout.last_positive".into(), net.readout_last());
+    }
     for (k, l) in net.layers().iter().enumerate() {
         let p = |s: &str| format!("layers.{k}.{s}");
         let a = l.arena();
@@ -200,24 +209,40 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
 
 /// The config as stored. With `consolidation_mode = "none"` the cascade's fields are left out
 /// (loading fills them with their defaults), so such a file has the same bytes as one written
-/// before the cascade existed, and older lpn versions can still read it.
+/// before the cascade existed, and older lpn versions can still read it. The readout and
+/// replay-policy fields are left out the same way when they hold their defaults.
 pub(crate) fn config_json(cfg: &LearnConfig) -> String {
     let mut text = serde_json::to_string(cfg).expect("config is plain data");
-    if !cfg.cascade() {
-        // Cut `,"key":value` out of the text itself: re-serialising parsed JSON would print
-        // some f32 numbers differently (1e-6 for 0.000001). The cascade's values are numbers
-        // and one bare word, so the value ends at the next `,` or `}`.
-        for key in CASCADE_KEYS {
-            let pat = format!(",\"{key}\":");
-            if let Some(start) = text.find(&pat) {
-                let rest = &text[start + pat.len()..];
-                let len = rest.find([',', '}']).unwrap_or(rest.len());
+    // Cut `,"key":value` out of the text itself: re-serialising parsed JSON would print some
+    // f32 numbers differently (1e-6 for 0.000001). These values are numbers and bare words, so
+    // a value ends at the next `,` or `}`.
+    let mut cut = |key: &str, only_if: Option<&str>| {
+        let pat = format!(",\"{key}\":");
+        if let Some(start) = text.find(&pat) {
+            let rest = &text[start + pat.len()..];
+            let len = rest.find([',', '}']).unwrap_or(rest.len());
+            if only_if.is_none_or(|v| v == &rest[..len]) {
                 text.replace_range(start..start + pat.len() + len, "");
             }
         }
+    };
+    if !cfg.cascade() {
+        for key in CASCADE_KEYS {
+            cut(key, None);
+        }
+    }
+    for (key, default) in DEFAULT_KEYS {
+        cut(key, Some(default));
     }
     text
 }
+
+/// Config fields newer than the file format, left out while they hold these default values.
+const DEFAULT_KEYS: [(&str, &str); 3] = [
+    ("output_error", "\"mse\""),
+    ("readout_window", "0"),
+    ("replay_policy", "\"reservoir\""),
+];
 
 /// The config fields that only the cascade reads (left out of a file in mode "none").
 const CASCADE_KEYS: [&str; 7] = [
@@ -395,6 +420,11 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
 
     let reservoir = read_reservoir(&mut rd, &config, n_in, n_out)?;
     let last_replayed = rd.get::<u32>("net.last_replayed", None)?;
+    let readout_last = if config.readout_window > 0 {
+        rd.get::<u64>("readout.last_positive", Some(n_out))?
+    } else {
+        Vec::new()
+    };
     if let Some(&s) = last_replayed
         .iter()
         .find(|&&s| s as usize >= reservoir.len())
@@ -427,6 +457,7 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
         last_goodness: (goodness[0], goodness[1]),
         reservoir,
         last_replayed,
+        readout_last,
     };
     Network::restore(layers, saved).or_else(|e| bad(e.to_string()))
 }
@@ -587,6 +618,12 @@ fn read_reservoir(
     if let Some(k) = mask.iter().position(|&b| b > 1) {
         return bad(format!("replay.mask[{k}] is {}, expected 0 or 1", mask[k]));
     }
+    let class_seen = if cfg.balanced() {
+        rd.get::<u64>("replay.class_seen", Some(n_out))?
+    } else {
+        Vec::new()
+    };
+    // `stored` is recounted from `t` by `Network::restore`.
     Ok(Reservoir {
         capacity: cfg.replay_capacity,
         n_in,
@@ -595,6 +632,8 @@ fn read_reservoir(
         x,
         t,
         mask,
+        class_seen,
+        stored: Vec::new(),
     })
 }
 

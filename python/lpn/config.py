@@ -215,6 +215,9 @@ class LearnConfig:
     cascade_max: float = _CONFIG_DEFAULTS["cascade_max"]
     cascade_half: float = _CONFIG_DEFAULTS["cascade_half"]
     cascade_anchor_level: int = _CONFIG_DEFAULTS["cascade_anchor_level"]
+    output_error: str = _CONFIG_DEFAULTS["output_error"]
+    readout_window: int = _CONFIG_DEFAULTS["readout_window"]
+    replay_policy: str = _CONFIG_DEFAULTS["replay_policy"]
 
     def __post_init__(self) -> None:
         _convert(self, skip=("hidden_signal",))
