@@ -92,12 +92,12 @@ impl Readout {
         }
         let ln_sum = sum.ln();
         let mut loss = 0.0f64;
-        for j in 0..n {
+        for (j, &tj) in t.iter().enumerate().take(n) {
             if out.involved[j] {
                 let p = (self.ex[j] / sum) as f32;
-                out.e[j] = t[j] - p;
+                out.e[j] = tj - p;
                 // −t log p with log p = (z − max z) − ln Σ, formed in f64 (no log of a rounded p).
-                loss += t[j] as f64 * (ln_sum - (out.z[j] as f64 - zmax as f64));
+                loss += tj as f64 * (ln_sum - (out.z[j] as f64 - zmax as f64));
             } else {
                 out.e[j] = 0.0;
             }
