@@ -735,6 +735,35 @@ mod tests {
     }
 
     #[test]
+    fn readout_and_balanced_buffer_state_round_trip_and_are_checked() {
+        use crate::config::{OutputError, ReplayPolicy};
+        let cfg = LearnConfig {
+            output_error: OutputError::Softmax,
+            readout_window: 5,
+            replay_capacity: 4,
+            replay_policy: ReplayPolicy::Balanced,
+            ..LearnConfig::default()
+        };
+        let mut a = Network::new(vec![LayerSpec::new(6, 3)], cfg, 2).unwrap();
+        train(&mut a, 30, 0);
+        let mut b = from_bytes(&to_bytes(&a)).unwrap();
+        assert!(a.same_state(&b));
+        train(&mut a, 10, 30);
+        train(&mut b, 10, 30);
+        assert!(a.same_state(&b) && to_bytes(&a) == to_bytes(&b));
+
+        let mut c = a.clone();
+        c.readout_and_buffer_mut().0.last_positive[1] = 41;
+        assert!(!c.same_state(&a));
+        let e = from_bytes(&to_bytes(&c)).unwrap_err();
+        assert!(e.to_string().contains("names new sample 41"), "{e}");
+        let mut d = a.clone();
+        d.readout_and_buffer_mut().1.class_seen[0] += 1;
+        let e = from_bytes(&to_bytes(&d)).unwrap_err();
+        assert!(e.to_string().contains("do not add up"), "{e}");
+    }
+
+    #[test]
     fn out_of_range_pre_index_is_rejected() {
         let mut a = net();
         a.layer_mut(0).arena.columns_mut().pre[0] = 1000;

@@ -301,6 +301,12 @@ impl Network {
         &self.last_replayed
     }
 
+    /// Mutable access to the readout and the buffer, for tests that corrupt state on purpose.
+    #[cfg(test)]
+    pub(crate) fn readout_and_buffer_mut(&mut self) -> (&mut Readout, &mut Reservoir) {
+        (&mut self.readout, &mut self.reservoir)
+    }
+
     /// Mutable access to a layer, for tests that corrupt state on purpose.
     #[cfg(test)]
     pub(crate) fn layer_mut(&mut self, k: usize) -> &mut Layer {
@@ -518,7 +524,7 @@ impl Network {
     fn learn_one(&mut self, x: &[f32], t: &[f32], mask: Option<&[bool]>, new: bool) -> f64 {
         let window = self.config.readout_window;
         let win = (new && window > 0).then(|| {
-            let n = self.counters.samples + 1;
+            let n = self.counters.samples.saturating_add(1);
             self.readout.window_mask(t, mask, n, window)
         });
         let mask = win.as_deref().or(mask);

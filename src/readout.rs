@@ -52,7 +52,7 @@ impl Readout {
             if t[j] > 0.0 {
                 *last = n;
             }
-            *on = *last > 0 && n - *last < window && caller.is_none_or(|c| c[j]);
+            *on = *last > 0 && n.saturating_sub(*last) < window && caller.is_none_or(|c| c[j]);
         }
         m
     }
