@@ -623,7 +623,7 @@ fn read_reservoir(
     } else {
         Vec::new()
     };
-    // `stored` is recounted from `t` by `Network::restore`.
+    // `stored` and `slot_class` are rebuilt from `t` by `Network::restore`.
     Ok(Reservoir {
         capacity: cfg.replay_capacity,
         n_in,
@@ -634,6 +634,7 @@ fn read_reservoir(
         mask,
         class_seen,
         stored: Vec::new(),
+        slot_class: Vec::new(),
     })
 }
 

@@ -220,7 +220,6 @@ impl Network {
                 r.seen
             ));
         }
-        reservoir.stored = vec![0; reservoir.class_seen.len()];
         reservoir.recount();
         let want = if config.readout_window > 0 { n_out } else { 0 };
         if readout_last.len() != want {

@@ -18,6 +18,9 @@ pub struct Reservoir {
     /// Balanced policy only: stored samples per class. Derived from `t` (not saved), kept so
     /// that an offer needs no pass over the buffer to find the largest classes.
     pub stored: Vec<u64>,
+    /// Balanced policy only: the class of each stored sample (derived from `t`, not saved), so
+    /// finding a class's k-th slot reads one u32 per slot instead of a target.
+    pub slot_class: Vec<u32>,
 }
 
 /// The class of a target: its argmax, the lowest index on ties (NaN never wins; targets are
@@ -51,13 +54,15 @@ impl Reservoir {
         !self.class_seen.is_empty()
     }
 
-    /// Recount `stored` from the stored targets (after loading a checkpoint).
+    /// Rebuild `stored` and `slot_class` from the stored targets (after loading a checkpoint).
     pub fn recount(&mut self) {
+        self.stored = vec![0; self.class_seen.len()];
+        self.slot_class.clear();
         if self.balanced() {
-            self.stored.iter_mut().for_each(|c| *c = 0);
             for k in 0..self.len() {
                 let c = class_of(self.sample_t(k));
                 self.stored[c] += 1;
+                self.slot_class.push(c as u32);
             }
         }
     }
@@ -127,6 +132,7 @@ impl Reservoir {
         if self.len() < self.capacity {
             self.append(x, t, mask);
             self.stored[c] += 1;
+            self.slot_class.push(c as u32);
             return;
         }
         let top = *self.stored.iter().max().expect("n_out > 0");
@@ -146,11 +152,16 @@ impl Reservoir {
             return;
         };
         let r = rng.random_range(0..self.stored[victim_class]) as usize;
-        let slot = (0..self.len())
-            .filter(|&s| class_of(self.sample_t(s)) == victim_class)
+        let slot = self
+            .slot_class
+            .iter()
+            .enumerate()
+            .filter(|&(_, &k)| k as usize == victim_class)
             .nth(r)
-            .expect("r < stored count of the class");
+            .expect("r < stored count of the class")
+            .0;
         self.write(slot, x, t, mask);
+        self.slot_class[slot] = c as u32;
         self.stored[victim_class] -= 1;
         self.stored[c] += 1;
     }
