@@ -7,7 +7,9 @@
 //! * `net.counters` u64 `[seed, steps, samples, replays, contrastive_steps]`
 //! * `net.goodness` f64 `[G+, G-]`, `net.last_replayed` u32
 //! * `rng.seed` u8 `[32]`, `rng.stream` u64 `[1]`, `rng.word_pos` u64 `[lo, hi]`
-//! * `replay.x` f32, `replay.t` f32, `replay.mask` u8, `replay.seen` u64 `[1]`
+//! * `replay.x` f32, `replay.t` f32, `replay.mask` u8, `replay.seen` u64 `[1]`, and with
+//!   `replay_policy = "balanced"` only, `replay.class_seen` u64 `[n_out]`
+//! * with `readout_window > 0` only, `readout.last_positive` u64 `[n_out]`
 //! * per layer `layers.{k}.`: the arena as stored (`row_start` u64, `row_len` u32, `pre` u32,
 //!   `weight`, `short_trail`, `long_trail`, `consolidation`, `anchor` f32), `bias`,
 //!   `error_trace`, `activity_trace` f32, `max_fan_in` u32, `budget` f64 `[fraction, loss_avg]`,
@@ -153,6 +155,13 @@ pub fn to_bytes(net: &Network) -> Vec<u8> {
     w.put("replay.t".into(), &r.t);
     w.put("replay.mask".into(), &r.mask);
     w.put("replay.seen".into(), &[r.seen]);
+    // Written only where the config uses them, so default files keep their bytes.
+    if r.balanced() {
+        w.put("replay.class_seen".into(), &r.class_seen);
+    }
+    if !net.readout_last().is_empty() {
+        w.put("readout.last_positive".into(), net.readout_last());
+    }
     for (k, l) in net.layers().iter().enumerate() {
         let p = |s: &str| format!("layers.{k}.{s}");
         let a = l.arena();
@@ -241,7 +250,14 @@ fn cut_key(text: &mut String, key: &str, default: Option<&str>) {
 }
 
 /// Config fields added after the first checkpoint format, left out of a file at their default.
-const LATER_KEYS: [&str; 3] = ["route_consolidation", "route_long", "trail_scaled_step"];
+const LATER_KEYS: [&str; 6] = [
+    "route_consolidation",
+    "route_long",
+    "trail_scaled_step",
+    "output_error",
+    "readout_window",
+    "replay_policy",
+];
 
 /// The config fields that only the cascade reads (left out of a file in mode "none").
 const CASCADE_KEYS: [&str; 7] = [
@@ -419,6 +435,11 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
 
     let reservoir = read_reservoir(&mut rd, &config, n_in, n_out)?;
     let last_replayed = rd.get::<u32>("net.last_replayed", None)?;
+    let readout_last = if config.readout_window > 0 {
+        rd.get::<u64>("readout.last_positive", Some(n_out))?
+    } else {
+        Vec::new()
+    };
     if let Some(&s) = last_replayed
         .iter()
         .find(|&&s| s as usize >= reservoir.len())
@@ -451,6 +472,7 @@ pub fn from_bytes(data: &[u8]) -> Result<Network> {
         last_goodness: (goodness[0], goodness[1]),
         reservoir,
         last_replayed,
+        readout_last,
     };
     Network::restore(layers, saved).or_else(|e| bad(e.to_string()))
 }
@@ -611,6 +633,12 @@ fn read_reservoir(
     if let Some(k) = mask.iter().position(|&b| b > 1) {
         return bad(format!("replay.mask[{k}] is {}, expected 0 or 1", mask[k]));
     }
+    let class_seen = if cfg.balanced() {
+        rd.get::<u64>("replay.class_seen", Some(n_out))?
+    } else {
+        Vec::new()
+    };
+    // `stored` and `slot_class` are rebuilt from `t` by `Network::restore`.
     Ok(Reservoir {
         capacity: cfg.replay_capacity,
         n_in,
@@ -619,6 +647,9 @@ fn read_reservoir(
         x,
         t,
         mask,
+        class_seen,
+        stored: Vec::new(),
+        slot_class: Vec::new(),
     })
 }
 
@@ -731,6 +762,35 @@ mod tests {
         for cut in (0..bytes.len()).step_by(7) {
             assert!(matches!(from_bytes(&bytes[..cut]), Err(LpnError::Value(_))));
         }
+    }
+
+    #[test]
+    fn readout_and_balanced_buffer_state_round_trip_and_are_checked() {
+        use crate::config::{OutputError, ReplayPolicy};
+        let cfg = LearnConfig {
+            output_error: OutputError::Softmax,
+            readout_window: 5,
+            replay_capacity: 4,
+            replay_policy: ReplayPolicy::Balanced,
+            ..LearnConfig::default()
+        };
+        let mut a = Network::new(vec![LayerSpec::new(6, 3)], cfg, 2).unwrap();
+        train(&mut a, 30, 0);
+        let mut b = from_bytes(&to_bytes(&a)).unwrap();
+        assert!(a.same_state(&b));
+        train(&mut a, 10, 30);
+        train(&mut b, 10, 30);
+        assert!(a.same_state(&b) && to_bytes(&a) == to_bytes(&b));
+
+        let mut c = a.clone();
+        c.readout_and_buffer_mut().0.last_positive[1] = 41;
+        assert!(!c.same_state(&a));
+        let e = from_bytes(&to_bytes(&c)).unwrap_err();
+        assert!(e.to_string().contains("names new sample 41"), "{e}");
+        let mut d = a.clone();
+        d.readout_and_buffer_mut().1.class_seen[0] += 1;
+        let e = from_bytes(&to_bytes(&d)).unwrap_err();
+        assert!(e.to_string().contains("do not add up"), "{e}");
     }
 
     #[test]

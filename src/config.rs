@@ -301,6 +301,53 @@ impl TryFrom<String> for ConsolidationMode {
     }
 }
 
+/// The output layer's local error (docs/rule.md, "Classification readout").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum OutputError {
+    /// `e = mask·(t − y)·φ'(z)`, loss the masked mean squared error (today's rule bit for bit).
+    Mse,
+    /// `e = mask·(t − softmax_mask(z))` on a linear output, loss the cross-entropy.
+    Softmax,
+}
+
+impl TryFrom<String> for OutputError {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "mse" => Ok(Self::Mse),
+            "softmax" => Ok(Self::Softmax),
+            other => Err(format!(
+                "unknown output_error {other:?}: expected \"mse\" or \"softmax\""
+            )),
+        }
+    }
+}
+
+/// Which samples the replay buffer keeps (docs/rule.md, "Local replay").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum ReplayPolicy {
+    /// Algorithm R: every sample of the stream equally likely (today's buffer bit for bit).
+    Reservoir,
+    /// Class-balanced reservoir: a sample of an under-represented class evicts one of the
+    /// most frequent class (class = argmax of the target).
+    Balanced,
+}
+
+impl TryFrom<String> for ReplayPolicy {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "reservoir" => Ok(Self::Reservoir),
+            "balanced" => Ok(Self::Balanced),
+            other => Err(format!(
+                "unknown replay_policy {other:?}: expected \"reservoir\" or \"balanced\""
+            )),
+        }
+    }
+}
+
 /// Most hidden levels a cascade synapse may carry (one optional arena column each).
 pub const MAX_CASCADE_LEVELS: usize = 4;
 
@@ -361,6 +408,13 @@ pub struct LearnConfig {
     /// Whether the weight step carries the pheromone factor `g` (docs/rule.md step 4; true) or
     /// trails only steer the selection (false: `Δw` without `g`).
     pub trail_scaled_step: bool,
+    /// "mse" (today's rule bit for bit) or "softmax" (a classification error, linear output).
+    pub output_error: OutputError,
+    /// With "softmax": a new sample involves only the classes with a positive target among
+    /// the last `readout_window` new samples (0 = off: every masked-in output).
+    pub readout_window: u64,
+    /// "reservoir" (Algorithm R, today's buffer) or "balanced" (class-balanced reservoir).
+    pub replay_policy: ReplayPolicy,
 }
 
 impl Default for LearnConfig {
@@ -406,6 +460,9 @@ impl Default for LearnConfig {
             route_consolidation: 0.0,
             route_long: 0.0,
             trail_scaled_step: true,
+            output_error: OutputError::Mse,
+            readout_window: 0,
+            replay_policy: ReplayPolicy::Reservoir,
         }
     }
 }
@@ -508,7 +565,24 @@ impl LearnConfig {
         if !self.contrastive_threshold.is_finite() {
             return value_err("contrastive_threshold must be finite");
         }
+        if self.readout_window > 0 && self.output_error != OutputError::Softmax {
+            return value_err(format!(
+                "readout_window={} restricts the softmax readout: it needs \
+                 output_error=\"softmax\", got output_error=\"mse\"",
+                self.readout_window
+            ));
+        }
         self.validate_cascade()
+    }
+
+    /// Whether the output layer's error is the softmax classification error.
+    pub fn softmax(&self) -> bool {
+        self.output_error == OutputError::Softmax
+    }
+
+    /// Whether the replay buffer is class-balanced.
+    pub fn balanced(&self) -> bool {
+        self.replay_policy == ReplayPolicy::Balanced
     }
 
     /// Whether the cascade (§8) sets consolidation.

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod memory;
 pub mod network;
 pub mod pool;
+pub mod readout;
 pub mod replay;
 pub mod rule;
 pub mod structural;

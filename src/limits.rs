@@ -98,9 +98,13 @@ pub fn network_bytes(specs: &[LayerSpec], config: &LearnConfig) -> u128 {
     let layers = (0..specs.len())
         .map(|k| bytes_of(specs, k, slot_bytes(config)))
         .fold(0u128, u128::saturating_add);
-    // replay buffer: x and t as f32, mask as u8
-    let per_sample = (n_in as u128) * 4 + (n_final as u128) * 5;
-    layers.saturating_add((config.replay_capacity as u128).saturating_mul(per_sample))
+    // replay buffer: x and t as f32, mask as u8; the balanced policy adds a class per slot
+    // (u32) and two u64 counts per class
+    let (per_slot, per_class) = if config.balanced() { (4, 16) } else { (0, 0) };
+    let per_sample = (n_in as u128) * 4 + (n_final as u128) * 5 + per_slot;
+    layers
+        .saturating_add((config.replay_capacity as u128).saturating_mul(per_sample))
+        .saturating_add((n_final as u128) * per_class)
 }
 
 /// Physical memory of this machine in bytes (`None` where it cannot be read).

@@ -2,6 +2,7 @@
 use crate::config::{LayerSpec, LearnConfig};
 use crate::error::{value_err, Result};
 use crate::layer::{Layer, Signal};
+use crate::readout::{squared_error, Readout};
 use crate::replay::Reservoir;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +17,8 @@ pub struct Network {
     counters: Counters,
     last_goodness: (f64, f64),
     reservoir: Reservoir,
+    /// The softmax readout's window state and scratch (src/readout.rs).
+    readout: Readout,
     /// Buffer slots replayed during the last `learn` call, in order (for inspection and tests).
     last_replayed: Vec<u32>,
     scratch_x: Vec<f32>,
@@ -54,6 +57,8 @@ pub struct Saved {
     pub last_goodness: (f64, f64),
     pub reservoir: Reservoir,
     pub last_replayed: Vec<u32>,
+    /// The readout window's `last_positive` (empty unless `readout_window > 0`).
+    pub readout_last: Vec<u64>,
 }
 
 /// A normal draw by Box–Muller from two uniforms (keeps the dependency list short and the
@@ -120,6 +125,7 @@ impl Network {
     pub fn new(specs: Vec<LayerSpec>, config: LearnConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         check_chain(&specs)?;
+        check_readout(&specs, &config)?;
         crate::limits::check_fits(&specs, &config)?;
         let n_hidden = specs.len() - 1;
         let signals = signals(&config, specs.len())?;
@@ -151,7 +157,8 @@ impl Network {
         }
         let (n_in, n_out) = (specs[0].n_in, specs[n_hidden].n_out);
         Ok(Network {
-            reservoir: Reservoir::new(config.replay_capacity, n_in, n_out),
+            reservoir: Reservoir::new(config.replay_capacity, n_in, n_out, config.balanced()),
+            readout: Readout::new(n_out, config.readout_window),
             layers,
             config,
             seed,
@@ -175,12 +182,14 @@ impl Network {
             rng,
             counters,
             last_goodness,
-            reservoir,
+            mut reservoir,
             last_replayed,
+            readout_last,
         } = saved;
         config.validate()?;
         let specs: Vec<LayerSpec> = layers.iter().map(|l| l.spec().clone()).collect();
         check_chain(&specs)?;
+        check_readout(&specs, &config)?;
         let expect = signals(&config, layers.len())?;
         for (k, (l, s)) in layers.iter().zip(&expect).enumerate() {
             if l.signal() != *s {
@@ -198,8 +207,32 @@ impl Network {
             || r.x.len() != r.len() * n_in
             || r.t.len() != r.len() * n_out
             || r.mask.len() != r.len() * n_out
+            || r.balanced() != config.balanced()
+            || (r.balanced() && r.class_seen.len() != n_out)
         {
             return value_err("the replay buffer does not match the config and the layers");
+        }
+        if r.balanced()
+            && r.class_seen.iter().try_fold(0u64, |a, &c| a.checked_add(c)) != Some(r.seen)
+        {
+            return value_err(format!(
+                "the replay buffer's per-class counts do not add up to the {} samples it saw",
+                r.seen
+            ));
+        }
+        reservoir.recount();
+        let want = if config.readout_window > 0 { n_out } else { 0 };
+        if readout_last.len() != want {
+            return value_err(format!(
+                "the readout window state has {} entries, expected {want}",
+                readout_last.len()
+            ));
+        }
+        if let Some(&v) = readout_last.iter().find(|&&v| v > counters.samples) {
+            return value_err(format!(
+                "the readout window state names new sample {v}, but only {} were learned",
+                counters.samples
+            ));
         }
         if let Some(&s) = last_replayed
             .iter()
@@ -218,6 +251,7 @@ impl Network {
             counters,
             last_goodness,
             reservoir,
+            readout: Readout::restore(n_out, readout_last),
             last_replayed,
             scratch_x: vec![0.0; n_in],
             scratch_t: vec![0.0; n_out],
@@ -255,9 +289,21 @@ impl Network {
         &self.reservoir
     }
 
+    /// The readout window's per-output index of the last new sample with a positive target
+    /// (empty unless `readout_window > 0`).
+    pub fn readout_last(&self) -> &[u64] {
+        &self.readout.last_positive
+    }
+
     /// Buffer slots replayed during the last `learn` call, in order.
     pub fn last_replayed(&self) -> &[u32] {
         &self.last_replayed
+    }
+
+    /// Mutable access to the readout and the buffer, for tests that corrupt state on purpose.
+    #[cfg(test)]
+    pub(crate) fn readout_and_buffer_mut(&mut self) -> (&mut Readout, &mut Reservoir) {
+        (&mut self.readout, &mut self.reservoir)
     }
 
     /// Mutable access to a layer, for tests that corrupt state on purpose.
@@ -424,7 +470,7 @@ impl Network {
             let ms = self.mask_of(mask, s);
             let out = self.layers.last().unwrap();
             let (had_avg, avg_before) = (out.budget.has_loss_avg, out.budget.loss_avg);
-            let loss = self.learn_one(xs, ts, ms);
+            let loss = self.learn_one(xs, ts, ms, true);
             total += loss;
             self.counters.samples += 1;
             if replay > 0 && !self.reservoir.is_empty() {
@@ -462,7 +508,7 @@ impl Network {
                 m.iter_mut()
                     .zip(self.reservoir.sample_mask(s))
                     .for_each(|(d, &b)| *d = b != 0);
-                self.learn_one(&x, &t, Some(&m));
+                self.learn_one(&x, &t, Some(&m), false);
                 self.counters.replays += 1;
             }
             self.scratch_x = x;
@@ -472,8 +518,15 @@ impl Network {
         self.eligible = eligible;
     }
 
-    /// One step of the rule on one (validated) sample.
-    fn learn_one(&mut self, x: &[f32], t: &[f32], mask: Option<&[bool]>) -> f64 {
+    /// One step of the rule on one (validated) sample; `new` for a new sample (the readout
+    /// window counts and restricts new samples only; a replayed one uses its stored mask).
+    fn learn_one(&mut self, x: &[f32], t: &[f32], mask: Option<&[bool]>, new: bool) -> f64 {
+        let window = self.config.readout_window;
+        let win = (new && window > 0).then(|| {
+            let n = self.counters.samples.saturating_add(1);
+            self.readout.window_mask(t, mask, n, window)
+        });
+        let mask = win.as_deref().or(mask);
         let n_layers = self.layers.len();
         for l in 0..n_layers {
             let (done, rest) = self.layers.split_at_mut(l);
@@ -482,21 +535,14 @@ impl Network {
         }
         let (hidden, last) = self.layers.split_at_mut(n_layers - 1);
         let out = &mut last[0];
-        let act = out.spec.activation;
-        let (mut sum, mut on) = (0.0f64, 0usize);
-        for j in 0..out.n_out() {
-            let inv = mask.is_none_or(|m| m[j]);
-            out.involved[j] = inv;
-            if inv {
-                let d = t[j] - out.y[j];
-                sum += (d as f64) * (d as f64);
-                on += 1;
-                out.e[j] = d * act.derivative(out.z[j], out.y[j]);
-            } else {
-                out.e[j] = 0.0;
-            }
+        let loss = if self.config.softmax() {
+            self.readout.softmax_error(out, t, mask)
+        } else {
+            squared_error(out, t, mask)
+        };
+        if let Some(m) = win {
+            self.readout.give_back(m);
         }
-        let loss = sum / on.max(1) as f64;
         for layer in hidden.iter_mut() {
             if layer.signal == Signal::Feedback {
                 feedback_error(layer, &out.e, &out.involved);
@@ -691,6 +737,19 @@ fn signals(config: &LearnConfig, n_layers: usize) -> Result<Vec<Signal>> {
     Ok(out)
 }
 
+/// The softmax readout reads logits: the output layer must be linear.
+fn check_readout(specs: &[LayerSpec], config: &LearnConfig) -> Result<()> {
+    let act = specs[specs.len() - 1].activation;
+    if config.softmax() && act != crate::activation::Activation::Linear {
+        return value_err(format!(
+            "output_error=\"softmax\" reads the output layer's z as logits: its activation \
+             must be \"linear\", got \"{}\"",
+            format!("{act:?}").to_lowercase()
+        ));
+    }
+    Ok(())
+}
+
 /// Every spec valid and each layer reading what the previous one writes.
 fn check_chain(specs: &[LayerSpec]) -> Result<()> {
     if specs.is_empty() {
@@ -766,5 +825,6 @@ impl Network {
             && self.rng == o.rng
             && self.counters == o.counters
             && self.reservoir == o.reservoir
+            && self.readout.last_positive == o.readout.last_positive
     }
 }

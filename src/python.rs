@@ -451,6 +451,20 @@ impl Engine {
         Ok(v.into_pyarray(py))
     }
 
+    /// The readout window's per-output index (1-based) of the last new sample with a
+    /// positive target; empty unless `readout_window > 0`.
+    fn readout_last<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let v = self.compute(py, false, || self.read().readout_last().to_vec())?;
+        Ok(v.into_pyarray(py))
+    }
+
+    /// Samples offered to the replay buffer per class; empty unless
+    /// `replay_policy = "balanced"`.
+    fn replay_class_seen<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let v = self.compute(py, false, || self.read().reservoir().class_seen.clone())?;
+        Ok(v.into_pyarray(py))
+    }
+
     // Dimensions never change after construction: no lock.
     #[getter]
     fn n_layers(&self) -> usize {

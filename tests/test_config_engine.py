@@ -65,6 +65,9 @@ BAD_CONFIGS = [
     dict(conflict_ratio=-1.0),
     dict(hidden_signal="backprop"),
     dict(hidden_signal=("feedback", "sideways")),
+    dict(output_error="hinge"),
+    dict(readout_window=50),  # only with output_error="softmax"
+    dict(replay_policy="fifo"),
 ]
 
 

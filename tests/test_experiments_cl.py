@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from lpn import tasks
-from lpn.baselines import softmax
 from lpn.experiments import _digits_cl as D
 
 
@@ -46,42 +45,22 @@ def test_permuted_stream():
     assert np.array_equal(x2, x0[:, s["perms"][2]])
 
 
-def test_softmax_readout_gives_engine_the_softmax_error():
-    # One linear output layer, lr small: the change of the bias after one step is
-    # bias_lr * e / (1 + |x|^2) with e the output error; the target trick must make
-    # e = onehot - softmax(z) on the unmasked classes and 0 elsewhere.
-    import lpn
-
-    class One(D.LPNLearner):
-        def __init__(self):
-            spec = lpn.LayerSpec(4, D.N_CLASSES, radius=1.0)
-            self.net = lpn.Network([spec], config=lpn.LearnConfig(lr=0.1, budget=1.0), seed=0)
-            self.softmax = True
-
-    m = One()
-    rng = np.random.default_rng(0)
-    for _ in range(5):  # move away from z = 0
-        m._step(rng.normal(size=4).astype(np.float32), 3, None)
-    x = rng.normal(size=4).astype(np.float32)
-    z = m.predict(x).astype(np.float64)
-    mask = np.zeros(D.N_CLASSES, dtype=bool)
-    mask[[2, 5, 7]] = True
-    b0 = m.net.layers[0].bias().copy()
-    m._step(x, 5, mask)
-    e = (m.net.layers[0].bias() - b0) * (1 + float(x @ x)) / 0.1
-    p = softmax(np.where(mask, z, -np.inf))
-    want = np.where(mask, np.eye(D.N_CLASSES)[5] - p, 0.0)
-    assert np.allclose(e, want, atol=1e-4)
+def test_lpn_learner_uses_the_engines_readout_and_buffer():
+    cfg = D.LPNLearner(0, replay=1).net.config
+    assert (cfg.output_error, cfg.readout_window) == ("softmax", D.WINDOW)
+    assert (cfg.replay_capacity, cfg.replay_policy) == (D.BUFFER, "balanced")
+    off = D.LPNLearner(0, replay=1, off=("readout", "replay_policy")).net.config
+    assert (off.output_error, off.readout_window, off.replay_policy) == ("mse", 0, "reservoir")
+    assert D.LPNLearner(0).net.config.replay_capacity == 0
 
 
 def _balance(balanced):
     m = D.LPNLearner(0, replay=1, off=() if balanced else ("replay_policy",))
-    x = np.zeros(64, dtype=np.float32)
-    for _ in range(1000):
-        m._offer(x, 0)
-    for _ in range(200):
-        m._offer(x, 1)
-    return np.bincount(m.buf_y, minlength=2)
+    x = np.zeros((1200, 64), dtype=np.float32)
+    m.learn(x, np.repeat([0, 1], [1000, 200]))
+    _, t, _, seen = m.net._engine.replay_buffer()
+    assert seen == 1200
+    return np.bincount(t.reshape(-1, D.N_CLASSES).argmax(1), minlength=2)
 
 
 def test_balanced_replay_buffer_keeps_classes_even_plain_reservoir_does_not():

@@ -138,3 +138,112 @@ def test_contrastive_step_matches_reference(rng):
         want = ref.contrastive_step(xp, xn, layer=layer)
         np.testing.assert_allclose(got, want, rtol=1e-5)
     assert_same(net, ref, "after contrastive steps")
+
+
+# ---- the classification readout and the buffer policies, bit for bit ----------------------
+
+from lpn.reference_replay import ReferenceReservoir, class_of  # noqa: E402
+
+
+def assert_bits(net, ref, where):
+    """Every synapse and row value equal bit for bit (not merely close)."""
+    for k, (layer, rlayer) in enumerate(zip(net.layers, ref.layers)):
+        got, want = layer.synapses(), rlayer.synapses()
+        for name in ("pre", "post") + SYN:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{where} {k} {name}")
+        s, rs = layer.state(), rlayer.state()
+        for name in ("bias", "error_trace", "activity_trace", "budget", "loss_avg", "expanding",
+                     "steps"):
+            np.testing.assert_array_equal(s[name], rs[name], err_msg=f"{where} {k} {name}")
+
+
+def engine_buffer(net):
+    x, t, m, seen = net._engine.replay_buffer()
+    n = x.size // net.n_in
+    return x.reshape(n, net.n_in), t.reshape(n, net.n_out), m.reshape(n, net.n_out), seen
+
+
+def engine_draws(res, t, after_x):
+    """The draws the engine made for one offer, read back from the slot it wrote (the ChaCha
+    stream itself cannot be replayed here). Fails if that slot is not one the policy allows."""
+    if len(res.x) < res.capacity:
+        return []
+    changed = [s for s in range(len(res.x)) if not np.array_equal(res.x[s], after_x[s])]
+    assert len(changed) <= 1, changed
+    slot = changed[0] if changed else None
+    if res.policy == "reservoir":
+        return [res.capacity if slot is None else slot]
+    c, stored = class_of(t), res.stored()
+    top = stored.max()
+    if stored[c] != top:
+        assert slot is not None, "a sample of a smaller class must be stored"
+        victim = class_of(res.t[slot])
+        largest = [int(k) for k in np.flatnonzero(stored == top)]
+        draws = [largest.index(victim)]  # ValueError if the engine evicted another class
+    elif slot is None:
+        return [int(stored[c])]  # any draw >= stored(c) drops the sample
+    else:
+        victim, draws = c, [0]
+    slots = [k for k, tk in enumerate(res.t) if class_of(tk) == victim]
+    return draws + [slots.index(slot)]
+
+
+def fed(draws):
+    """``below(n)`` answering ``draws`` in order, each checked to lie in ``[0, n)``."""
+    it = iter(draws)
+
+    def below(n):
+        v = next(it)
+        assert 0 <= v < n, (v, n)
+        return v
+    return below
+
+
+READOUT_CASES = {
+    "softmax_masks": (dict(output_error="softmax"), True, 0),
+    "softmax_window": (dict(output_error="softmax", readout_window=9), True, 0),
+    "softmax_window_balanced_replay": (
+        dict(output_error="softmax", readout_window=12, replay_capacity=10,
+             replay_policy="balanced"), False, 2),
+    "mse_balanced_replay": (dict(replay_capacity=8, replay_policy="balanced"), False, 1),
+    "softmax_reservoir_replay": (dict(output_error="softmax", replay_capacity=8), False, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READOUT_CASES))
+def test_readout_and_buffer_policies_match_reference_bit_for_bit(name):
+    cfg, masks, replay = READOUT_CASES[name]
+    specs = [lpn.LayerSpec(24, 16, radius=0.3, activation="tanh"),
+             lpn.LayerSpec(16, 6, radius=0.6)]
+    net = lpn.Network(specs, config=lpn.LearnConfig(**cfg), seed=5)
+    ref = ReferenceNetwork.from_network(net)
+    res = ReferenceReservoir(net.config.replay_capacity, net.n_out, net.config.replay_policy)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    # An imbalanced class-incremental stream: classes 0-1, then 2-3 (more), then 4-5.
+    labels = np.concatenate([rng.integers(0, 2, 60), rng.integers(2, 4, 120),
+                             rng.integers(4, 6, 60)])
+    for step, y in enumerate(labels):
+        x = rng.normal(size=24).astype(np.float32)
+        t = np.eye(6, dtype=np.float32)[y]
+        mask = rng.random(6) < 0.8 if masks and step % 2 else None
+        bx, bt, bm, _ = engine_buffer(net)
+        got = net.learn(x, t, mask=mask, replay=replay)
+        drawn = [(bx[s], bt[s], bm[s]) for s in net._engine.last_replayed()]
+        want = ref.learn(x, t, mask=mask, replay_samples=drawn)
+        assert got == want, f"loss at step {step}"
+        if replay:
+            after_x, after_t, after_m, seen = engine_buffer(net)
+            m = np.ones(6, bool) if mask is None else mask
+            res.offer(x, t, m, fed(engine_draws(res, t, after_x)))
+            np.testing.assert_array_equal(np.array(res.x), after_x)
+            np.testing.assert_array_equal(np.array(res.t), after_t)
+            np.testing.assert_array_equal(np.array(res.mask), after_m)
+            assert res.seen == seen
+            np.testing.assert_array_equal(res.class_seen, net._engine.replay_class_seen())
+        if step % 40 == 39:
+            assert_bits(net, ref, f"step {step}")
+    assert_bits(net, ref, "end")
+    if ref.window:
+        np.testing.assert_array_equal(ref.last_positive, net._engine.readout_last())
+    if replay:
+        assert net.stats()["replays"] > 0

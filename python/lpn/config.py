@@ -218,6 +218,9 @@ class LearnConfig:
     route_consolidation: float = _CONFIG_DEFAULTS["route_consolidation"]
     route_long: float = _CONFIG_DEFAULTS["route_long"]
     trail_scaled_step: bool = _CONFIG_DEFAULTS["trail_scaled_step"]
+    output_error: str = _CONFIG_DEFAULTS["output_error"]
+    readout_window: int = _CONFIG_DEFAULTS["readout_window"]
+    replay_policy: str = _CONFIG_DEFAULTS["replay_policy"]
 
     def __post_init__(self) -> None:
         _convert(self, skip=("hidden_signal",))

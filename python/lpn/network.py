@@ -305,7 +305,10 @@ class Network:
 
     # -- compute ------------------------------------------------------------------------------
     def predict(self, x: ArrayLike, mask: Optional[ArrayLike] = None) -> np.ndarray:
-        """(n_in,) -> (n_out,) or (B, n_in) -> (B, n_out), float32; masked outputs are 0."""
+        """(n_in,) -> (n_out,) or (B, n_in) -> (B, n_out), float32; masked outputs are 0.
+
+        With `output_error="softmax"` these are the logits `z`: apply a softmax for
+        probabilities (the argmax is the class either way)."""
         xs, single = _samples("x", x, self.n_in, "n_in")
         # The engine checks finiteness (and names the bad element) before touching anything.
         m = _mask(mask, self.n_out, xs.shape[0])
@@ -320,7 +323,8 @@ class Network:
         also a scalar or `(B,)`. Targets are real values per output: one-hot encode class
         labels. Returns the mean step loss of the new samples, each measured *before* its own
         update (test-then-train, the online "prequential" error), so a falling return value is
-        honest generalisation to unseen samples, not training fit."""
+        honest generalisation to unseen samples, not training fit. The step loss is the masked
+        mean squared error, or the cross-entropy with `output_error="softmax"`."""
         eng = self._engine
         if (mask is None and type(replay) is int and replay == 0
                 and type(x) is np.ndarray and type(t) is np.ndarray

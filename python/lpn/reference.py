@@ -19,7 +19,9 @@ numerical fidelity rather than speed:
 Structural plasticity (``restructure``, and ``restructure_every`` inside ``learn``) is modelled
 exactly.  Replay is modelled except for the random draws: the engine's ChaCha stream cannot be
 reproduced here, so ``learn(..., replay_samples=...)`` is handed the samples the engine drew
-and applies them after the new one, as the engine does.  The reservoir itself is not kept.
+and applies them after the new one, as the engine does.  The reservoir itself is not kept here;
+its policies are ``lpn.reference_replay.ReferenceReservoir``, which asks for every draw. The
+softmax readout and its window (``output_error``, ``readout_window``) are modelled exactly.
 Defaults and geometry (unit positions, distances, the radius tolerance) are the engine's,
 read from ``lpn._lpn``: one definition of each, so the reference differs from the engine
 only where the rule is written twice. A frozen layer is skipped by ``consolidate`` and
@@ -38,6 +40,7 @@ import numpy as np
 from lpn import _lpn
 from lpn import reference_rule as rule
 from lpn.reference_float import F32, dphi, phi, row_sum, seq_sum64, sigmoid64
+from lpn.reference_replay import softmax_error, window_mask
 
 __all__ = ["DEFAULT_CONFIG", "ReferenceLayer", "ReferenceNetwork"]
 
@@ -347,6 +350,15 @@ class ReferenceNetwork:
         # Rule applications (new and replayed), new samples, replayed samples: as stats().
         self.steps = self.samples = self.replays = 0
         n_final = layers[-1].n_out
+        self.softmax = config.get("output_error", "mse") == "softmax"
+        self.window = int(config.get("readout_window", 0))
+        if self.softmax and layers[-1].activation != "linear":
+            raise ValueError(
+                'output_error="softmax" reads the output layer\'s z as logits: its activation '
+                f'must be "linear", got "{layers[-1].activation}"'
+            )
+        # The readout window's 1-based index of the last new sample with t_j > 0 (0: never).
+        self.last_positive = np.zeros(n_final if self.window else 0, dtype=np.uint64)
         for k, layer in enumerate(layers[:-1]):
             if layer.signal == "output":
                 raise ValueError(f"layer {k} is hidden but has signal 'output'")
@@ -424,6 +436,9 @@ class ReferenceNetwork:
             stats = net.stats()
             ref.steps, ref.samples = int(stats["steps"]), int(stats["samples"])
             ref.replays = int(stats["replays"])
+        engine = getattr(net, "_engine", None)
+        if engine is not None and ref.window:
+            ref.last_positive = np.array(engine.readout_last(), dtype=np.uint64)
         return ref
 
     # ---- forward ----------------------------------------------------------------------------
@@ -460,7 +475,9 @@ class ReferenceNetwork:
     def learn(self, x: Any, t: Any, mask: Any = None, replay_samples: Any = ()) -> float:
         """One online step on one sample, then one step on each of ``replay_samples`` (the
         ``(x, t, mask)`` the engine drew from its buffer, in order); returns the new sample's
-        step loss ``L``. With ``restructure_every = K > 0`` a structural pass follows every
+        step loss ``L``. With ``readout_window > 0`` the new sample (not the replayed ones)
+        involves only ``mask`` and the classes with a positive target among the last
+        ``readout_window`` new samples. With ``restructure_every = K > 0`` a structural pass follows every
         step that brings the network's step count to a multiple of K."""
         x = _vector(x, self.n_in, "x")
         t = _vector(t, self.n_out, "t")
@@ -470,6 +487,8 @@ class ReferenceNetwork:
              _mask(rm, self.n_out))
             for rx, rt, rm in replay_samples
         ]
+        if self.window:
+            m = window_mask(self.last_positive, t, m, self.samples + 1, self.window)
         loss = self._step(x, t, m)
         self.samples += 1
         for rx, rt, rm in replays:
@@ -486,9 +505,12 @@ class ReferenceNetwork:
         inputs, zs, ys = self._forward_all(x)
 
         out = self.layers[-1]
-        diff = t - ys[-1]
-        e_out = np.where(m, diff * out.derivative(zs[-1], ys[-1]), F32(0)).astype(F32)
-        loss = seq_sum64(diff[m], square=True) / max(1, int(m.sum()))
+        if self.softmax:
+            e_out, loss = softmax_error(zs[-1], t, m)
+        else:
+            diff = t - ys[-1]
+            e_out = np.where(m, diff * out.derivative(zs[-1], ys[-1]), F32(0)).astype(F32)
+            loss = seq_sum64(diff[m], square=True) / max(1, int(m.sum()))
 
         # Every error comes from the activations of the one forward pass above, so the order
         # in which layers then apply their steps does not matter.

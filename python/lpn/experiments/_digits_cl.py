@@ -8,20 +8,19 @@ Learners (every one sees the very same stream, one online step per sample):
 
 * ``lpn``: 64 pixels on an 8x8 grid -> 256 local tanh units on a 16x16 grid (radius 0.3)
   -> 10 linear outputs reading every hidden unit; hidden layers learn from fixed random
-  feedback (docs/rule-notes.md).  The *readout* is a local classification error: the output
-  error is ``onehot - softmax(z)`` (local: each output needs only the 10 logits), restricted
-  to the classes seen in the last ``WINDOW`` new samples so that a new class's samples do
-  not push every absent (old) class down; replayed samples use all classes.  The engine's
-  output error is ``t - y`` on a linear output, so the step passes the target
-  ``t = z + m * (onehot - softmax_m(z))`` with ``z`` the current logits: the engine then
-  applies exactly the softmax error (no autodiff, no engine change).  Consolidation is the
-  engine's task-free ``auto_consolidate_every``.
-* ``lpn_replay``: the same plus a replay buffer of ``BUFFER`` samples and ``REPLAY`` replayed
-  steps per new sample.  Replay lives here, not in the engine's reservoir, because a stored
-  target would be stale under the softmax readout (it depends on the logits at storage
-  time); each replayed step recomputes it.  The buffer policy is class-balanced reservoir
-  sampling (Chrysakis & Moens 2020: a new sample evicts one of the most frequent class);
-  the ablation's "replay policy off" is plain reservoir sampling, what ER uses.
+  feedback (docs/rule-notes.md).  The *readout* is the engine's local classification error
+  (``output_error="softmax"``, docs/rule.md): the output error is ``onehot - softmax(z)``
+  (local: each output needs only the 10 logits), restricted to the classes seen in the last
+  ``WINDOW`` new samples (``readout_window``) so that a new class's samples do not push every
+  absent (old) class down; replayed samples use all classes.  Consolidation is the engine's
+  task-free ``auto_consolidate_every``.  The "readout off" ablation is the rule's squared
+  error on one-hot targets, no window.
+* ``lpn_replay``: the same plus the engine's replay buffer of ``BUFFER`` samples and
+  ``REPLAY`` replayed steps per new sample.  A replayed step recomputes the softmax error
+  from the current logits and the stored one-hot target.  The buffer policy is the engine's
+  class-balanced reservoir (``replay_policy="balanced"``, Chrysakis & Moens 2020: a new
+  sample evicts one of the most frequent class); the ablation's "replay policy off" is plain
+  reservoir sampling (``"reservoir"``), what ER uses.
 * ``lpn_joint``: ``lpn`` on the shuffled stream (LPN's i.i.d. ceiling).
 * dense baselines (:mod:`lpn.baselines`, softmax cross-entropy, SGD): fine-tuning, EWC,
   SI (both told the task boundaries; in the task-free stream they consolidate every
@@ -43,7 +42,7 @@ import numpy as np
 import lpn
 
 from .. import metrics
-from ..baselines import MLP, softmax
+from ..baselines import MLP
 from ._common import learn_config
 
 N_TASKS = 5
@@ -107,85 +106,30 @@ class LPNLearner:
             cfg.update(consolidation_mode="cascade", **cascade)
         elif "consolidation" not in self.off:
             cfg.update(auto_consolidate_every=CONSOLIDATE_EVERY)
+        self.softmax = "readout" not in self.off
+        if self.softmax:
+            cfg.update(output_error="softmax", readout_window=WINDOW)
+        self.replay = int(replay)
+        self.balanced = "replay_policy" not in self.off
+        if self.replay:
+            cfg.update(replay_capacity=BUFFER,
+                       replay_policy="balanced" if self.balanced else "reservoir")
         h = 16
         l1 = lpn.LayerSpec(64, h * h, dims=2, radius=radius, in_shape=(8, 8), out_shape=(h, h),
                            activation="tanh")
         l2 = lpn.LayerSpec(h * h, N_CLASSES, dims=2, radius=1.0, in_shape=(h, h),
                            out_shape=(2, 5))
         self.net = lpn.Network([l1, l2], config=learn_config(**cfg), seed=seed)
-        self.softmax = "readout" not in self.off
-        self.replay = int(replay)
-        self.balanced = "replay_policy" not in self.off
-        self.rng = np.random.default_rng(seed + 7)
-        self.buf_x, self.buf_y = [], []
-        self.seen = 0
-        self.seen_by_class = np.zeros(N_CLASSES, dtype=np.int64)
-        self.recent = []
 
     def predict(self, X):
         """The 10 logits for one image or a batch."""
         return np.asarray(self.net.predict(X))
 
-    def _step(self, x, y, mask):
-        onehot = np.zeros(N_CLASSES, dtype=np.float32)
-        onehot[y] = 1.0
-        if not self.softmax:
-            self.net.learn(x, onehot)
-            return
-        z = np.asarray(self.net.predict(x), dtype=np.float64)
-        m = np.ones(N_CLASSES, dtype=bool) if mask is None else mask
-        p = softmax(np.where(m, z, -np.inf))
-        t = (z + np.where(m, onehot - p, 0.0)).astype(np.float32)
-        self.net.learn(x, t, mask=None if mask is None or mask.all() else mask)
-
-    def _offer(self, x, y):
-        self.seen += 1
-        self.seen_by_class[y] += 1
-        if len(self.buf_y) < BUFFER:
-            self.buf_x.append(x)
-            self.buf_y.append(y)
-            return
-        if not self.balanced:
-            k = int(self.rng.integers(self.seen))
-            if k < BUFFER:
-                self.buf_x[k], self.buf_y[k] = x, y
-            return
-        counts = np.bincount(self.buf_y, minlength=N_CLASSES)
-        largest = np.flatnonzero(counts == counts.max())
-        if y not in largest:
-            # Evict a random sample of (one of) the most frequent class(es).
-            c = int(largest[self.rng.integers(largest.size)])
-            cand = np.flatnonzero(np.asarray(self.buf_y) == c)
-        else:
-            # Own class is among the largest: reservoir sampling within the class.
-            if self.rng.random() >= counts[y] / self.seen_by_class[y]:
-                return
-            cand = np.flatnonzero(np.asarray(self.buf_y) == y)
-        k = int(cand[self.rng.integers(cand.size)])
-        self.buf_x[k], self.buf_y[k] = x, y
-
-    def learn_one(self, x, y):
-        """One new sample (label ``y``): its step, then the replayed steps, then the buffer."""
-        y = int(y)
-        self.recent.append(y)
-        if len(self.recent) > WINDOW:
-            self.recent.pop(0)
-        mask = None
-        if self.softmax:
-            mask = np.zeros(N_CLASSES, dtype=bool)
-            mask[self.recent] = True
-        self._step(x, y, mask)
-        if self.replay and self.buf_y:
-            for _ in range(self.replay):
-                k = int(self.rng.integers(len(self.buf_y)))
-                self._step(self.buf_x[k], self.buf_y[k], None)
-        if self.replay:
-            self._offer(x, y)
-
     def learn(self, X, Y):
-        """The samples in order, one online step each (plus replays)."""
-        for x, y in zip(X, Y):
-            self.learn_one(x, y)
+        """The samples in order, one online step each (plus replays after each), one-hot
+        targets; the engine keeps the window and the buffer."""
+        T = np.eye(N_CLASSES, dtype=np.float32)[np.asarray(Y, dtype=np.int64)]
+        self.net.learn(np.asarray(X, dtype=np.float32), T, replay=self.replay)
 
 
 class DenseLearner:
