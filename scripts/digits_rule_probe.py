@@ -3,12 +3,18 @@
 test seed), at grid point lr 0.5, budget 0.3, with the trails and the consolidation varied one
 at a time around the settings the suite uses (``_digits_cl.TRAILS`` and ``_digits_cl.CASCADE``).
 
-Prints ACC / forgetting per stream and the mean ACC.  About 2 minutes on 2 cores.
+Prints ACC / forgetting per stream and the mean ACC; then, for LPN without replay on the
+class-incremental stream, the accuracy on each task's test set when only that task's own two
+classes compete (the collapse is one of calibration across tasks, not of features).
 
-    python scripts/digits_rule_probe.py
+    python scripts/digits_rule_probe.py                 # the arms below
+    python scripts/digits_rule_probe.py --cascade-grid  # the 8-point cascade grid instead
 """
 
 from __future__ import annotations
+
+import itertools
+import sys
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -36,10 +42,17 @@ ARMS = [
      {"auto_consolidate_every": 100}),
 ]
 
+# The cascade grid the suite's point (_digits_cl.CASCADE) was chosen from, by mean ACC.
+CASCADE_GRID = [
+    (f"cascade tau {tau:g}, c_max {c_max:g}, pull {pull:g}", (),
+     {"cascade_tau": tau, "cascade_max": c_max, "pull": pull})
+    for tau, c_max, pull in itertools.product((30.0, 300.0), (0.5, 0.9), (0.0, 0.1))
+]
 
-def main() -> None:
+
+def main(arms: list) -> None:
     with threadpool_limits(limits=1):
-        for label, off, rule in ARMS:
+        for label, off, rule in arms:
             cells, accs = [], []
             for name, (make_stream, task_free) in STREAMS.items():
                 R = D.one_run("lpn_replay", D.VAL_OFFSET, POINT, make_stream, task_free,
@@ -49,7 +62,18 @@ def main() -> None:
                 cells.append(f"{name} {s['acc']:.3f}/{s['forgetting']:.3f}")
             print(f"{label:60s} " + "  ".join(cells) + f"  mean ACC {np.mean(accs):.3f}",
                   flush=True)
+        if arms is CASCADE_GRID:
+            return
+        stream = STREAMS["class_incremental"][0](D.VAL_OFFSET)
+        model = D.make("lpn", D.VAL_OFFSET, POINT)
+        model.learn(stream["x"], stream["y"])
+        for j, (xt, yt) in enumerate(stream["tests"]):
+            z = model.predict(xt)
+            own = np.unique(yt)
+            within = float((own[z[:, own].argmax(1)] == yt).mean())
+            print(f"lpn (no replay), class-incremental task {j} {own.tolist()}: accuracy "
+                  f"{float((z.argmax(1) == yt).mean()):.3f}, within its own classes {within:.3f}")
 
 
 if __name__ == "__main__":
-    main()
+    main(CASCADE_GRID if "--cascade-grid" in sys.argv[1:] else ARMS)
