@@ -8,14 +8,7 @@ river = pytest.importorskip("river")
 
 from river import checks, datasets, evaluate, linear_model, metrics, optim, preprocessing  # noqa: E402
 
-import lpn  # noqa: E402
 from lpn.river import LPNClassifier, LPNRegressor  # noqa: E402
-
-
-def _checkpoint_bytes_deterministic() -> bool:
-    net = lpn.Network([lpn.LayerSpec(4, 2, radius=0.5)], seed=0)
-    net.learn(np.ones(4), np.ones(2))
-    return net.to_bytes() == net.to_bytes()
 
 
 def _river_checks():
@@ -28,11 +21,8 @@ def _river_checks():
 
 @pytest.mark.parametrize("estimator, check", list(_river_checks()))
 def test_river_estimator_checks(estimator, check):
-    if check.__name__ == "check_no_state_aliasing_with_input" and \
-            not _checkpoint_bytes_deterministic():
-        # The check compares pickle bytes of one unchanged model; lpn's checkpoint bytes are
-        # not yet deterministic (issue 9). Runs strictly once they are.
-        pytest.xfail("lpn checkpoint bytes are not deterministic yet")
+    # check_no_state_aliasing_with_input compares pickle bytes of one unchanged model: it runs
+    # strictly, since checkpoint bytes are deterministic (issue 9).
     check(estimator.clone())
 
 
@@ -79,7 +69,7 @@ def test_classifier_learns_phishing_and_handles_late_classes():
         clf.learn_one({"a": 1.0}, "w")
     with pytest.raises(TypeError, match="encode"):
         clf.learn_one({"a": "red"}, "x")
-    assert clf._net.to_bytes() == before or not _checkpoint_bytes_deterministic()
+    assert clf._net.to_bytes() == before
     assert clf._net.stats()["samples"] == 41  # the refused samples were not learned
 
 
