@@ -259,23 +259,30 @@ impl Engine {
             Some(m) => Some(m.as_slice()?),
             None => None,
         };
-        // One learner at a time for the whole batch; taken without the GIL.
-        let _batch = self.compute(py, false, || self.learning.acquire())?;
-        self.compute(py, false, || self.read().check_learn(xs, ts, n, ms, replay))??;
+        // One learner at a time for the whole batch (`batch`, taken without the GIL with the
+        // first slice); the batch is checked before anything changes. Both happen in the same
+        // release of the GIL as the first slice: a single sample pays for one.
+        let mut batch: Option<BatchGuard<'_>> = None;
         let mut next = 0;
         let mut total = 0.0f64;
         loop {
             let (at, sum) = self.compute(py, true, || {
-                if next > 0 {
+                let mut guard = if batch.is_none() {
+                    let learning = self.learning.acquire();
+                    let guard = self.write();
+                    guard.check_learn(xs, ts, n, ms, replay)?;
+                    batch = Some(learning);
+                    guard
+                } else {
                     self.let_readers_in();
-                }
-                let mut guard = self.write();
+                    self.write()
+                };
                 let net: &mut Network = &mut guard;
                 let deadline = Instant::now() + LEARN_SLICE;
-                pool::install(net.slots(), || {
+                Ok::<_, crate::error::LpnError>(pool::install(net.slots(), || {
                     net.learn_samples(xs, ts, ms, replay, next, n, Some(deadline))
-                })
-            })?;
+                }))
+            })??;
             next = at;
             total += sum;
             if next >= n {
