@@ -203,6 +203,9 @@ fn add_products(mut acc: f32, w: &[f32], pre: &[u32], x: &[f32]) -> f32 {
     acc
 }
 
+#[cfg(target_arch = "x86_64")]
+use crate::simd::gather8;
+
 /// Caller: AVX2 present, `x` non-empty with fewer than 2^31 entries.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -212,14 +215,11 @@ unsafe fn row_dot_avx2(w: &[f32], pre: &[u32], x: &[f32]) -> f32 {
     let mut acc = 0.0f32;
     let mut k = 0;
     let mut prod = [0.0f32; 8];
-    // SAFETY: loads of 8 at `k` with `k + 8 <= n` stay inside `w` and `pre`; gathered indices
-    // are clamped to `x.len() - 1` (unsigned), which is below 2^31, so read as signed they
-    // still index inside `x`.
+    // SAFETY: loads of 8 at `k` with `k + 8 <= n` stay inside `w` and `pre`; `x` as the caller
+    // promises (`gather8`).
     unsafe {
-        let last = _mm256_set1_epi32((x.len() - 1) as i32);
         while k + 8 <= n {
-            let idx = _mm256_min_epu32(_mm256_loadu_si256(pre.as_ptr().add(k) as _), last);
-            let xv = _mm256_i32gather_ps::<4>(x.as_ptr(), idx);
+            let xv = gather8(x, pre, k);
             let p = _mm256_mul_ps(_mm256_loadu_ps(w.as_ptr().add(k)), xv);
             _mm256_storeu_ps(prod.as_mut_ptr(), p);
             for v in prod {
@@ -310,13 +310,13 @@ unsafe fn dot_block_avx2(
         }
     }
     // SAFETY (caller): loads of 8 at `starts[r]` and `starts[r] + 8` stay inside the rows;
-    // gathered indices are clamped to `x.len() - 1` < 2^31.
+    // `x` as `gather8` needs it.
     unsafe {
-        let last = _mm256_set1_epi32((x.len() - 1) as i32);
         let product = |at: usize| {
-            let idx = _mm256_min_epu32(_mm256_loadu_si256(pre.as_ptr().add(at) as _), last);
-            let xv = _mm256_i32gather_ps::<4>(x.as_ptr(), idx);
-            _mm256_mul_ps(_mm256_loadu_ps(weight.as_ptr().add(at)), xv)
+            _mm256_mul_ps(
+                _mm256_loadu_ps(weight.as_ptr().add(at)),
+                gather8(x, pre, at),
+            )
         };
         let mut acc = _mm256_setzero_ps();
         for half in 0..2 {

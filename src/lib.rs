@@ -17,6 +17,7 @@ pub mod pool;
 pub mod readout;
 pub mod replay;
 pub mod rule;
+mod simd;
 pub mod structural;
 pub mod topology;
 

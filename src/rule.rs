@@ -552,18 +552,16 @@ unsafe fn gather16_avx2(
     key: &mut [i32],
 ) -> (f32, usize) {
     use std::arch::x86_64::*;
-    // SAFETY (caller): every load and store is of 8 lanes at 0 and 8 within 16 entries;
-    // gathered indices are clamped to `x.len() - 1` (indices are below n_in anyway).
+    // SAFETY (caller): every load and store is of 8 lanes at 0 and 8 within 16 entries; `x` as
+    // `gather8` needs it.
     unsafe {
-        let last = _mm256_set1_epi32((x.len() - 1) as i32);
         let ev = _mm256_set1_ps(e);
         let sign = _mm256_set1_ps(-0.0);
         let mut sq = [0.0f32; RANK_ROW];
         let mut marks = 0u32;
         for h in 0..2 {
             let at = 8 * h;
-            let idx = _mm256_min_epu32(_mm256_loadu_si256(pre.as_ptr().add(at) as _), last);
-            let v = _mm256_i32gather_ps::<4>(x.as_ptr(), idx);
+            let v = crate::simd::gather8(x, pre, at);
             _mm256_storeu_ps(xs.as_mut_ptr().add(at), v);
             _mm256_storeu_ps(sq.as_mut_ptr().add(at), _mm256_mul_ps(v, v));
             // Candidate: |e·x| > 0 (false for NaN, as in `gather`); key 0, else -1.
