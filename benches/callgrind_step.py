@@ -1,11 +1,18 @@
 """Instructions per synapse of one online learn step, counted by callgrind (not timed).
 
     python benches/callgrind_step.py [--side 256] [--steps 4] [--budget default|full] [--sparse]
+    python benches/callgrind_step.py --whole --side 8 --steps 2000   # single-sample learn
+
 
 Runs this file twice under ``valgrind --tool=callgrind`` (one thread): once building the layer
 and warming it up, once doing the same plus ``--steps`` more steps; the difference in
 instructions, divided by steps × synapses, is the cost of a step. Deterministic, so it proves a
 speed-up on a busy machine where timings cannot.
+
+``--whole`` counts the main thread instead of the pool's jobs: everything one Python
+``net.learn(x[i], t[i])`` costs (the interpreter, argument conversion, the binding, the engine).
+Small layers run inline, not as pool jobs, so this is the count for the single-sample row of
+``benches/anchors.py`` (side 8: 1,024 synapses).
 """
 
 import argparse
@@ -53,16 +60,23 @@ def count(args: argparse.Namespace, steps: int) -> int:
         # and trail passes run as pool jobs. The workers' idle spinning between steps and
         # Python's per-call overhead (~0.02 instructions per synapse at side 256) are not, so
         # repeated runs give the same count.
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               "--toggle-collect=*Job>::execute*",
+        # --whole: the main thread only (file -01), where the calls run inline; the pool's
+        # idle workers spin a varying amount and would make the count noisy.
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + (
+            ["--separate-threads=yes"] if args.whole
+            else ["--toggle-collect=*Job>::execute*"]) + [
                sys.executable,
                __file__, "--run", "--side", str(args.side), "--steps", str(steps),
                "--budget", args.budget] + (["--sparse"] if args.sparse else []) + (
                    ["--predict"] if args.predict else [])
         env = dict(os.environ, RAYON_NUM_THREADS="1", PYTHONHASHSEED="0")
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-        m = re.search(r"Collected : (\d+)", res.stderr)
-        return int(m.group(1))
+        if args.whole:
+            with open(out + "-01") as f:
+                m = re.search(r"^summary: (\d+)", f.read(), re.M)
+            return int(m.group(1))
+        m = re.search(r"Collected : ([\d,]+)", res.stderr)
+        return int(m.group(1).replace(",", ""))
 
 
 def main() -> None:
@@ -72,6 +86,8 @@ def main() -> None:
     ap.add_argument("--budget", choices=("default", "full"), default="default")
     ap.add_argument("--sparse", action="store_true", help="5%% of inputs non-zero")
     ap.add_argument("--predict", action="store_true", help="count predict instead of learn")
+    ap.add_argument("--whole", action="store_true",
+                    help="count the whole process (per Python call), not only the pool's jobs")
     ap.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:
@@ -82,7 +98,8 @@ def main() -> None:
     syn = args.side * args.side * 16
     what = "predict" if args.predict else f"learn ({args.budget} budget{', sparse' if args.sparse else ''})"
     per = (full - base) / args.steps
-    print(f"{what}, {syn} synapses: {per:,.0f} instructions per step = "
+    scope = "whole Python call" if args.whole else "engine jobs"
+    print(f"{what}, {syn} synapses, {scope}: {per:,.0f} instructions per step = "
           f"{per / syn:.1f} per synapse")
 
 

@@ -307,11 +307,17 @@ macro_rules! synapse_columns {
                 let n = self.len.len();
                 let starts = &self.starts[self.first..=self.first + n];
                 let base = starts[0];
-                // Every column covers exactly the block's slots (or is an absent optional one).
+                // Every column covers exactly the block's slots, or is an absent optional one.
                 let slots = starts[n] - base;
-                assert!(self.pre.len() == slots $( && (self.$name.is_empty() || self.$name.len() == slots) )*);
+                assert!(self.pre.len() == slots $( && (self.$name.len() == slots || (is_optional!($($opt)?) && self.$name.is_empty())) )*);
                 let pre = self.pre.as_mut_ptr();
-                $( let $name = (self.$name.as_mut_ptr(), self.$name.is_empty()); )*
+                // An absent optional column's offsets and lengths are masked to 0 (its pointer
+                // is the empty Vec's dangling one, valid for empty slices): no branch per
+                // column per row. A mandatory column's mask is a constant all-ones.
+                $( let $name = (
+                    self.$name.as_mut_ptr(),
+                    if is_optional!($($opt)?) && self.$name.is_empty() { 0 } else { usize::MAX },
+                ); )*
                 let len = self.len.as_mut_ptr();
                 let side = self.side.raw();
                 for k in 0..n {
@@ -319,15 +325,15 @@ macro_rules! synapse_columns {
                     assert!(a <= b && b <= slots);
                     // SAFETY: row k's slots `a..b` lie inside the block (checked above) and rows
                     // do not overlap (starts never decrease: checked here, row by row), so each
-                    // slice is borrowed once; `len` and `side` have one element per row.
+                    // slice is borrowed once; `len` and `side` have one element per row. A
+                    // masked column gives `ptr.add(0)` and length 0.
                     let row = unsafe {
                         RowMut {
                             pre: std::slice::from_raw_parts_mut(pre.add(a), b - a),
-                            $( $name: if $name.1 {
-                                &mut []
-                            } else {
-                                std::slice::from_raw_parts_mut($name.0.add(a), b - a)
-                            }, )*
+                            $( $name: std::slice::from_raw_parts_mut(
+                                $name.0.add(a & $name.1),
+                                (b - a) & $name.1,
+                            ), )*
                             len: &mut *len.add(k),
                         }
                     };

@@ -12,7 +12,8 @@ use crate::topology;
 pub(crate) mod detach;
 use detach::Broken;
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -139,6 +140,51 @@ impl Engine {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// `n` samples, learned in slices of at most `LEARN_SLICE` with the GIL released; one
+    /// learner at a time for the whole batch (`learning`, taken without the GIL with the first
+    /// slice); the batch is checked before anything changes. Both happen in the same release of
+    /// the GIL as the first slice: a single sample pays for one.
+    fn learn_batch(
+        &self,
+        py: Python<'_>,
+        xs: &[f32],
+        ts: &[f32],
+        n: usize,
+        ms: Option<&[bool]>,
+        replay: usize,
+    ) -> PyResult<f64> {
+        let mut batch: Option<BatchGuard<'_>> = None;
+        let mut next = 0;
+        let mut total = 0.0f64;
+        loop {
+            let (at, sum) = self.compute(py, true, || {
+                let mut guard = if batch.is_none() {
+                    let learning = self.learning.acquire();
+                    let guard = self.write();
+                    guard.check_learn(xs, ts, n, ms, replay)?;
+                    batch = Some(learning);
+                    guard
+                } else {
+                    self.let_readers_in();
+                    self.write()
+                };
+                let net: &mut Network = &mut guard;
+                let deadline = Instant::now() + LEARN_SLICE;
+                Ok::<_, crate::error::LpnError>(pool::install(net.slots(), || {
+                    net.learn_samples(xs, ts, ms, replay, next, n, Some(deadline))
+                }))
+            })??;
+            next = at;
+            total += sum;
+            if next >= n {
+                break;
+            }
+            // Ctrl-C: the samples learned so far stay learned, none is half learned.
+            py.check_signals()?;
+        }
+        Ok(if n > 0 { total / n as f64 } else { 0.0 })
+    }
+
     /// Run `f` with the GIL released (`detach::Broken::compute`): a panic (a bug) becomes a
     /// `RuntimeError`, and when `mutates` the engine refuses every later call rather than serve
     /// a state that may be half updated.
@@ -254,44 +300,38 @@ impl Engine {
                 t.shape()[0]
             )));
         }
-        let (xs, ts) = (x.as_slice()?, t.as_slice()?);
         let ms = match &mask {
             Some(m) => Some(m.as_slice()?),
             None => None,
         };
-        // One learner at a time for the whole batch (`batch`, taken without the GIL with the
-        // first slice); the batch is checked before anything changes. Both happen in the same
-        // release of the GIL as the first slice: a single sample pays for one.
-        let mut batch: Option<BatchGuard<'_>> = None;
-        let mut next = 0;
-        let mut total = 0.0f64;
-        loop {
-            let (at, sum) = self.compute(py, true, || {
-                let mut guard = if batch.is_none() {
-                    let learning = self.learning.acquire();
-                    let guard = self.write();
-                    guard.check_learn(xs, ts, n, ms, replay)?;
-                    batch = Some(learning);
-                    guard
-                } else {
-                    self.let_readers_in();
-                    self.write()
-                };
-                let net: &mut Network = &mut guard;
-                let deadline = Instant::now() + LEARN_SLICE;
-                Ok::<_, crate::error::LpnError>(pool::install(net.slots(), || {
-                    net.learn_samples(xs, ts, ms, replay, next, n, Some(deadline))
-                }))
-            })??;
-            next = at;
-            total += sum;
-            if next >= n {
-                break;
-            }
-            // Ctrl-C: the samples learned so far stay learned, none is half learned.
-            py.check_signals()?;
+        self.learn_batch(py, x.as_slice()?, t.as_slice()?, n, ms, replay)
+    }
+
+    /// One unmasked sample without replay, if `x` and `t` are C-contiguous float32 vectors of
+    /// `n_in` and `n_out` values; None (nothing done) for anything else, which the caller
+    /// sends through its general checks instead. The online loop's fast path: no reshapes and
+    /// no Python-side checks for the common case.
+    fn learn_one<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        t: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<f64>> {
+        let (Ok(x), Ok(t)) = (x.cast::<PyArray1<f32>>(), t.cast::<PyArray1<f32>>()) else {
+            return Ok(None);
+        };
+        if x.len() != self.n_in || t.len() != self.n_out {
+            return Ok(None);
         }
-        Ok(if n > 0 { total / n as f64 } else { 0.0 })
+        // A borrow refused (an array being written elsewhere) or a strided view: the general
+        // path copies it or names the conflict.
+        let (Ok(x), Ok(t)) = (x.try_readonly(), t.try_readonly()) else {
+            return Ok(None);
+        };
+        let (Ok(xs), Ok(ts)) = (x.as_slice(), t.as_slice()) else {
+            return Ok(None);
+        };
+        self.learn_batch(py, xs, ts, 1, None, 0).map(Some)
     }
 
     fn consolidate(&self, py: Python<'_>, strength: f32) -> PyResult<()> {

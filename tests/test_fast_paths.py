@@ -40,3 +40,63 @@ def test_replay_false_is_still_a_type_error() -> None:
     net = _net()
     with pytest.raises(TypeError):
         net.learn(np.zeros(36, np.float32), np.zeros(9, np.float32), replay=False)
+
+
+def _misaligned(v: np.ndarray) -> np.ndarray:
+    """A float32 copy of `v` at an odd byte offset (np.frombuffer with offset=1)."""
+    buf = bytearray(v.size * 4 + 1)
+    out = np.frombuffer(buf, dtype=np.float32, count=v.size, offset=1)
+    assert not out.flags.aligned
+    out[...] = v  # frombuffer over a bytearray is writable
+    return out
+
+
+def _declined_inputs(x: np.ndarray, t: np.ndarray) -> list:
+    """The same sample in forms the engine's one-sample path declines (the general path takes
+    them): strided, float64, big-endian, lists, 2-D, misaligned."""
+    strided = np.zeros((x.size, 2), np.float32)
+    strided[:, 0] = x
+    assert not strided[:, 0].flags.c_contiguous
+    return [
+        (strided[:, 0], t),
+        (x.astype(np.float64), t),
+        (x.astype(">f4"), t.astype(">f4")),
+        (x.tolist(), t.tolist()),
+        (x[None, :], t[None, :]),
+        (_misaligned(x), _misaligned(t)),
+    ]
+
+
+def test_engine_one_sample_path_declines_other_inputs_and_changes_nothing() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=36).astype(np.float32)
+    t = rng.normal(size=9).astype(np.float32)
+    net, ref = _net(), _net()
+    for xi, ti in _declined_inputs(x, t):
+        assert net._engine.learn_one(xi, ti) is None
+        assert net.same_state(ref)
+    # Right dtype, wrong length: declined too (the general path names the shapes).
+    assert net._engine.learn_one(x[:35].copy(), t) is None
+    assert net._engine.learn_one(x, t[:8].copy()) is None
+    assert net.same_state(ref)
+
+
+def test_every_form_of_one_sample_learns_the_same_numbers() -> None:
+    rng = np.random.default_rng(2)
+    xs = rng.normal(size=(6, 36)).astype(np.float32)
+    ts = rng.normal(size=(6, 9)).astype(np.float32)
+    fast = _net()
+    want = [fast.learn(x, t) for x, t in zip(xs, ts)]
+    for k in range(6):
+        other = _net()
+        got = [other.learn(*_declined_inputs(x, t)[k]) for x, t in zip(xs, ts)]
+        assert got == want, k
+        assert other.same_state(fast), k
+
+
+def test_misaligned_input_is_copied_not_refused() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 36)).astype(np.float32)
+    net = _net()
+    got = net.predict(_misaligned(x.reshape(-1)).reshape(4, 36))
+    np.testing.assert_array_equal(got, net.predict(x))

@@ -269,3 +269,22 @@ def test_same_answers_and_bytes_for_any_thread_count():
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert ba == bb
+
+
+def test_misaligned_vectors_and_ids_are_copied_not_refused():
+    # np.frombuffer at an odd byte offset gives views the engine cannot read in place.
+    X = data(5, 16, seed=4)
+    buf = bytearray(X.nbytes + 1)
+    xm = np.frombuffer(buf, dtype=np.float32, count=X.size, offset=1).reshape(5, 16)
+    xm[...] = X
+    ids = np.arange(100, 105, dtype=np.uint64)
+    ibuf = bytearray(ids.nbytes + 1)
+    im = np.frombuffer(ibuf, dtype=np.uint64, count=5, offset=1)
+    im[...] = ids
+    assert not xm.flags.aligned and not im.flags.aligned
+    a, b = RecallMemory(16, code_dim=32, seed=3), RecallMemory(16, code_dim=32, seed=3)
+    a.observe(X, ids=ids, now=0.0)
+    b.observe(xm, ids=im, now=0.0)
+    assert a.to_bytes() == b.to_bytes()
+    np.testing.assert_array_equal(a.strength(ids, now=1.0), b.strength(im, now=1.0))
+    np.testing.assert_array_equal(a.score(X[0], X), b.score(xm[0], xm))

@@ -44,7 +44,8 @@ def _float_rows(name: str, a: Any, dim: int) -> Tuple[np.ndarray, bool]:
         raise ValueError(f"{name} must be 1-D (dim,) or 2-D (batch, dim), got shape {arr.shape}")
     if arr.shape[1] != dim:
         raise ValueError(f"{name} has {arr.shape[1]} columns, expected dim = {dim}")
-    return np.ascontiguousarray(arr, dtype=np.float32), single
+    # C order and aligned: a misaligned view (np.frombuffer at an odd offset) is copied.
+    return np.require(arr, dtype=np.float32, requirements="CAE"), single
 
 
 def _id_array(name: str, ids: Any) -> np.ndarray:
@@ -60,7 +61,7 @@ def _id_array(name: str, ids: Any) -> np.ndarray:
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.signedinteger) and (arr < 0).any():
         raise ValueError(f"{name} must be >= 0, got {int(arr.min())}")
-    return np.ascontiguousarray(arr, dtype=np.uint64)
+    return np.require(arr, dtype=np.uint64, requirements="CAE")
 
 
 def _positive_int(name: str, v: Any) -> int:

@@ -27,7 +27,8 @@ MAX_REPLAY: int = _lpn.max_replay()
 
 def _as_float32(name: str, a: Any) -> np.ndarray:
     """Cast to a C-contiguous float32 array with a clear error for what cannot be cast."""
-    if isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous:
+    if (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous
+            and a.flags.aligned):
         return a
     try:
         arr = np.asarray(a)
@@ -39,8 +40,9 @@ def _as_float32(name: str, a: Any) -> np.ndarray:
         or arr.dtype == np.bool_
     ):
         raise TypeError(f"{name} must be a numeric array (float32/float64), got dtype {arr.dtype}")
-    # ascontiguousarray makes a 0-d array 1-d; keep the shape so errors report it as given.
-    return np.ascontiguousarray(arr, dtype=np.float32).reshape(arr.shape)
+    # C order and aligned (a view at an odd byte offset, from np.frombuffer, is copied: the
+    # engine reads whole float32s); copied only when needed, 0-d shapes kept for the errors.
+    return np.require(arr, dtype=np.float32, requirements="CAE")
 
 
 def _samples(name: str, a: Any, width: int, what: str) -> Tuple[np.ndarray, bool]:
@@ -325,18 +327,14 @@ class Network:
         update (test-then-train, the online "prequential" error), so a falling return value is
         honest generalisation to unseen samples, not training fit. The step loss is the masked
         mean squared error, or the cross-entropy with `output_error="softmax"`."""
-        eng = self._engine
-        if (mask is None and type(replay) is int and replay == 0
-                and type(x) is np.ndarray and type(t) is np.ndarray
-                and x.dtype == np.float32 and t.dtype == np.float32
-                and x.shape == (eng.n_in,) and t.shape == (eng.n_out,)
-                and x.flags.c_contiguous and t.flags.c_contiguous):
-            # One float32 sample as the checks below would pass it: skip straight to the
-            # engine (a single online step is where this call's own overhead shows).
-            loss = eng.learn(x.reshape(1, -1), t.reshape(1, -1), None, 0)
-            if self._checkpointer is not None:
-                self._checkpointer.after_learn(self)
-            return loss
+        if mask is None and type(replay) is int and replay == 0:
+            # One C-contiguous float32 sample (what an online loop passes): the engine checks
+            # that itself and learns it, or declines (None) and the general checks below run.
+            loss = self._engine.learn_one(x, t)
+            if loss is not None:
+                if self._checkpointer is not None:
+                    self._checkpointer.after_learn(self)
+                return loss
         xs, single = _samples("x", x, self.n_in, "n_in")
         ts = _targets(t, self.n_out, xs.shape[0], single)
         if xs.shape[0] != ts.shape[0]:
