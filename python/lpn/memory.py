@@ -45,7 +45,7 @@ def _float_rows(name: str, a: Any, dim: int) -> Tuple[np.ndarray, bool]:
     if arr.shape[1] != dim:
         raise ValueError(f"{name} has {arr.shape[1]} columns, expected dim = {dim}")
     # C order and aligned: a misaligned view (np.frombuffer at an odd offset) is copied.
-    return np.require(arr, dtype=np.float32, requirements="CAE"), single
+    return np.require(arr, dtype=np.float32, requirements=["C", "A", "E"]), single
 
 
 def _id_array(name: str, ids: Any) -> np.ndarray:
@@ -61,7 +61,7 @@ def _id_array(name: str, ids: Any) -> np.ndarray:
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.signedinteger) and (arr < 0).any():
         raise ValueError(f"{name} must be >= 0, got {int(arr.min())}")
-    return np.require(arr, dtype=np.uint64, requirements="CAE")
+    return np.require(arr, dtype=np.uint64, requirements=["C", "A", "E"])
 
 
 def _positive_int(name: str, v: Any) -> int:

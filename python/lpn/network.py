@@ -42,7 +42,7 @@ def _as_float32(name: str, a: Any) -> np.ndarray:
         raise TypeError(f"{name} must be a numeric array (float32/float64), got dtype {arr.dtype}")
     # C order and aligned (a view at an odd byte offset, from np.frombuffer, is copied: the
     # engine reads whole float32s); copied only when needed, 0-d shapes kept for the errors.
-    return np.require(arr, dtype=np.float32, requirements="CAE")
+    return np.require(arr, dtype=np.float32, requirements=["C", "A", "E"])
 
 
 def _samples(name: str, a: Any, width: int, what: str) -> Tuple[np.ndarray, bool]:
