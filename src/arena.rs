@@ -195,6 +195,20 @@ impl<A: RowSide, B: RowSide> RowSide for (A, B) {
     }
 }
 
+/// What `RowsMut::walk` calls on each row: any `Fn(row index, row, side element)`, or a type
+/// whose `row` is marked `#[inline(always)]` (a closure cannot be), so that a kernel compiled
+/// for other target features takes the whole row loop inline.
+pub trait RowStep<One> {
+    fn row(&self, j: usize, row: RowMut<'_>, one: One);
+}
+
+impl<One, F: Fn(usize, RowMut<'_>, One)> RowStep<One> for F {
+    #[inline(always)]
+    fn row(&self, j: usize, row: RowMut<'_>, one: One) {
+        self(j, row, one)
+    }
+}
+
 /// Split a column at slot `cut`; an absent (empty) optional column splits into two empty ones.
 #[inline]
 fn split_col<T>(v: &mut [T], cut: usize) -> (&mut [T], &mut [T]) {
@@ -248,7 +262,7 @@ macro_rules! synapse_columns {
         }
 
         /// A contiguous block of rows, split recursively for rayon without allocating.
-        struct RowsMut<'a, Z> {
+        pub struct RowsMut<'a, Z> {
             first: usize,
             starts: &'a [usize],
             pre: &'a mut [u32],
@@ -303,7 +317,21 @@ macro_rules! synapse_columns {
             /// Call `f` on every row of the block, in order, walking the rows by index: a row's
             /// view is a few pointer offsets, not a split of every column (which cost more than
             /// the rule itself on short rows).
-            fn walk<F: Fn(usize, RowMut<'_>, Z::One)>(self, f: &F) {
+            ///
+            /// Two copies of the loop: with every optional column absent (the usual case) their
+            /// views are the constant empty slice, so no row pays for them.
+            #[inline(always)]
+            pub fn walk<F: RowStep<Z::One>>(self, f: &F) {
+                if false $( || (is_optional!($($opt)?) && !self.$name.is_empty()) )* {
+                    self.walk_rows::<true, F>(f)
+                } else {
+                    self.walk_rows::<false, F>(f)
+                }
+            }
+
+            /// `walk`; `OPTIONAL`: whether any optional column may be present.
+            #[inline(always)]
+            fn walk_rows<const OPTIONAL: bool, F: RowStep<Z::One>>(self, f: &F) {
                 let n = self.len.len();
                 let starts = &self.starts[self.first..=self.first + n];
                 let base = starts[0];
@@ -316,7 +344,7 @@ macro_rules! synapse_columns {
                 // column per row. A mandatory column's mask is a constant all-ones.
                 $( let $name = (
                     self.$name.as_mut_ptr(),
-                    if is_optional!($($opt)?) && self.$name.is_empty() { 0 } else { usize::MAX },
+                    if is_optional!($($opt)?) && (!OPTIONAL || self.$name.is_empty()) { 0 } else { usize::MAX },
                 ); )*
                 let len = self.len.as_mut_ptr();
                 let side = self.side.raw();
@@ -337,7 +365,7 @@ macro_rules! synapse_columns {
                             len: &mut *len.add(k),
                         }
                     };
-                    f(self.first + k, row, unsafe { Z::one_at(side, k) });
+                    f.row(self.first + k, row, unsafe { Z::one_at(side, k) });
                 }
             }
         }
@@ -503,6 +531,17 @@ macro_rules! synapse_columns {
                 Z: RowSide,
                 F: Fn(usize, RowMut<'_>, Z::One) + Sync,
             {
+                self.par_blocks(side, |block| block.walk(&f));
+            }
+
+            /// Run `f` on blocks of consecutive rows in parallel (the blocks `par_rows` walks):
+            /// `f` walks its block with `RowsMut::walk`, so a kernel compiled for other target
+            /// features can take the whole row loop inline, not one call per row.
+            pub fn par_blocks<Z, F>(&mut self, side: Z, f: F)
+            where
+                Z: RowSide,
+                F: Fn(RowsMut<'_, Z>) + Sync,
+            {
                 if let Some(n) = side.rows() {
                     assert_eq!(n, self.n_rows(), "par_rows: side data must cover every row");
                 }
@@ -562,11 +601,11 @@ impl<Z: RowSide> RowsMut<'_, Z> {
 /// Rows per rayon task: big enough to amortise scheduling, small enough to balance 16 cores.
 const GRAIN_SLOTS: usize = 4096;
 
-fn drive<Z: RowSide, F: Fn(usize, RowMut<'_>, Z::One) + Sync>(rows: RowsMut<'_, Z>, f: &F) {
+fn drive<Z: RowSide, F: Fn(RowsMut<'_, Z>) + Sync>(rows: RowsMut<'_, Z>, f: &F) {
     let n = rows.n_rows();
     let slots = rows.starts[rows.first + n] - rows.starts[rows.first];
     if n <= 1 || slots <= GRAIN_SLOTS {
-        rows.walk(f);
+        f(rows);
     } else {
         let (a, b) = rows.split(n / 2);
         rayon::join(|| drive(a, f), || drive(b, f));

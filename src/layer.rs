@@ -5,7 +5,7 @@ use crate::budget::Budget;
 use crate::cascade::CascadeParams;
 use crate::config::{HiddenSignal, LayerSpec, LearnConfig};
 use crate::error::Result;
-use crate::rule::{learn_row, RuleParams};
+use crate::rule::{learn_block, RuleParams, StepInputs};
 use crate::topology::{build_neighbourhood, Geometry, Neighbourhood};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -519,25 +519,18 @@ impl Layer {
         };
         let params = RuleParams::new(cfg, &self.budget, self.spec.bias, mean_trace);
         let cascade = CascadeParams::new(cfg);
-        {
-            let e = &self.e;
-            let involved = &self.involved;
-            let trace = &self.error_trace;
-            self.arena.par_rows(
-                (&mut self.bias[..], &mut self.row_count[..]),
-                |j, mut row, (b, count)| {
-                    *count = if involved[j] {
-                        let n = learn_row(&mut row, x, e[j], b, trace[j], &params);
-                        if let Some(cp) = &cascade {
-                            crate::cascade::step_row(&mut row, cp);
-                        }
-                        n
-                    } else {
-                        0
-                    };
-                },
-            );
-        }
+        let inputs = StepInputs {
+            x,
+            e: &self.e,
+            involved: &self.involved,
+            trace: &self.error_trace,
+            params: &params,
+            cascade: cascade.as_ref(),
+        };
+        self.arena
+            .par_blocks((&mut self.bias[..], &mut self.row_count[..]), |block| {
+                learn_block(block, &inputs)
+            });
         let touched: u64 = self.row_count.iter().map(|&c| c as u64).sum();
         let live = self.arena.n_live();
         self.stats.touched_last = touched;

@@ -19,8 +19,9 @@
 //!
 //! Divisions happen once per row (`η e / (ε + Σx²)`, `(1 − ρ_s) / max a`) and once per step
 //! (`1 / (1 + κ_s + κ_l)`); `lpn.reference` uses the same formulas, so results stay bit-equal.
-use crate::arena::RowMut;
+use crate::arena::{RowMut, RowStep, RowsMut};
 use crate::budget::Budget;
+use crate::cascade::CascadeParams;
 use crate::config::LearnConfig;
 use std::cell::RefCell;
 
@@ -50,6 +51,26 @@ pub struct RuleParams {
     pub expanding: bool,
     /// Mean error trace over involved rows (expansion quota); 0 disables the skew.
     pub mean_trace: f64,
+    /// The plain quota of rows with up to `RANK_ROW` candidates, made once per step.
+    pub plain_quotas: PlainQuotas,
+}
+
+/// `quota(nc, f, …)` without the skew for `nc = 0..=RANK_ROW`, made for one budget fraction:
+/// a row of the default fan-in reads its quota instead of computing it (about 20 instructions
+/// of f64 arithmetic per row). It answers only for the fraction it was made for, so a
+/// `RuleParams` whose `budget` was changed afterwards falls back to `quota`, never to a stale
+/// entry.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainQuotas {
+    budget: f64,
+    quota: [u8; RANK_ROW + 1],
+}
+
+impl PlainQuotas {
+    pub fn new(budget: f64) -> Self {
+        let quota = std::array::from_fn(|nc| quota(nc, budget, false, 0.0, 0.0) as u8);
+        PlainQuotas { budget, quota }
+    }
 }
 
 impl RuleParams {
@@ -75,6 +96,22 @@ impl RuleParams {
             budget: budget.fraction,
             expanding: budget.expanding,
             mean_trace,
+            plain_quotas: PlainQuotas::new(budget.fraction),
+        }
+    }
+
+    /// The quota of a row with `nc` candidates and error trace `trace`: `quota(…)` with this
+    /// step's budget, from the table when the row gets the plain quota — rows of up to
+    /// `RANK_ROW` candidates, not skewed up (not expanding, or `trace` not above the mean,
+    /// where `max(1, h / mean h)` is exactly 1).
+    #[inline(always)]
+    fn row_quota(&self, nc: usize, trace: f32) -> usize {
+        let plain = !(self.expanding && self.mean_trace > 0.0 && trace as f64 > self.mean_trace);
+        let t = &self.plain_quotas;
+        if plain && nc <= RANK_ROW && t.budget.to_bits() == self.budget.to_bits() {
+            t.quota[nc] as usize
+        } else {
+            quota(nc, self.budget, self.expanding, trace, self.mean_trace)
         }
     }
 }
@@ -205,12 +242,12 @@ impl Cut {
 /// for integer keys below `i32::MAX` that is `key[m] + [m < k] > key[k]` (keys are priority
 /// bits, at most those of +inf, or -1), one compare instead of three.
 #[inline(always)]
-fn select_short(key: &mut [i32], quota: usize) -> i32 {
+fn select_short<const AVX2: bool>(key: &mut [i32], quota: usize) -> i32 {
     let n = key.len();
     let mut k16 = [-1i32; RANK_ROW];
     k16[..n].copy_from_slice(key);
     let mut rank = [0i32; RANK_ROW];
-    ranks(&k16, n, &LATER, &mut rank);
+    ranks::<AVX2>(&k16, n, &LATER, &mut rank);
     let q = quota as i32;
     for k in 0..RANK_ROW {
         k16[k] = if rank[k] < q { k16[k] } else { -1 };
@@ -221,8 +258,9 @@ fn select_short(key: &mut [i32], quota: usize) -> i32 {
 
 /// `rank[k] = #{m < n : k16[m] + later[m][k] > k16[k]}`. Written with x86-64 vector intrinsics
 /// there (left to itself the compiler vectorises across `m`, one lane insert per key).
+/// `AVX2`: the caller runs under `learn_row_avx2` (the CPU has AVX2).
 #[inline(always)]
-fn ranks(
+fn ranks<const AVX2: bool>(
     k16: &[i32; RANK_ROW],
     n: usize,
     later: &[[i32; RANK_ROW]; RANK_ROW],
@@ -230,8 +268,8 @@ fn ranks(
 ) {
     let n = n.min(RANK_ROW);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present (checked just above).
+    if AVX2 {
+        // SAFETY: `AVX2` is true only under `learn_row_avx2`, which runs on CPUs with AVX2.
         unsafe { ranks_avx2(k16, n, later, rank) }
     } else {
         ranks_sse2(k16, n, later, rank)
@@ -363,6 +401,66 @@ pub fn learn_row(
         return unsafe { learn_row_avx2(row, x, e, bias, trace, p) };
     }
     learn_row_base(row, x, e, bias, trace, p)
+}
+
+/// The per-row state a learn step keeps outside the arena: each row's bias and how many of
+/// its synapses the step updated.
+pub type StepSide<'a> = (&'a mut [f32], &'a mut [u32]);
+
+/// What one learn step reads besides the rows: the input, each row's local error, whether it
+/// is involved, its error trace; the rule's and (in cascade mode) the cascade's parameters.
+pub struct StepInputs<'a> {
+    pub x: &'a [f32],
+    pub e: &'a [f32],
+    pub involved: &'a [bool],
+    pub trace: &'a [f32],
+    pub params: &'a RuleParams,
+    pub cascade: Option<&'a CascadeParams>,
+}
+
+/// Apply one step to every row of a block (`SynapseArena::par_blocks`): involved rows learn
+/// (`learn_row`, then the cascade step), the others count 0. The AVX2 choice is made once per
+/// block, so the row loop and the kernel are compiled together: no call, no row view in
+/// memory, no feature check per row.
+pub fn learn_block(block: RowsMut<'_, StepSide<'_>>, s: &StepInputs<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { learn_block_avx2(block, s) };
+    }
+    learn_block_any::<false>(block, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn learn_block_avx2(block: RowsMut<'_, StepSide<'_>>, s: &StepInputs<'_>) {
+    learn_block_any::<true>(block, s)
+}
+
+/// `AVX2`: only under `learn_block_avx2` (the CPU has AVX2).
+#[inline(always)]
+fn learn_block_any<const AVX2: bool>(block: RowsMut<'_, StepSide<'_>>, s: &StepInputs<'_>) {
+    block.walk(&RowLearner::<AVX2>(s));
+}
+
+/// One involved row learns (`learn_row`, then the cascade step); the others count 0.
+/// `AVX2` as in `learn_block_any`.
+struct RowLearner<'a, const AVX2: bool>(&'a StepInputs<'a>);
+
+impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_, AVX2> {
+    #[inline(always)]
+    fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
+        let s = self.0;
+        *count = if s.involved[j] {
+            let n = learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], s.params);
+            if let Some(cp) = s.cascade {
+                crate::cascade::step_row(&mut row, cp);
+            }
+            n
+        } else {
+            0
+        };
+    }
 }
 
 /// The kernel for the baseline target, out of line like the AVX2 one: the caller's row loop
@@ -753,13 +851,13 @@ fn kernel<const AVX2: bool>(
     // A row without candidates (sparse input) skips selection and update.
     if nc > 0 {
         // 3. Selection: none when the quota takes every candidate (keys stay 0 / -1).
-        let q = quota(nc, p.budget, p.expanding, trace, p.mean_trace);
+        let q = p.row_quota(nc, trace);
         thr = if q >= nc {
             0
         } else {
             keys(p, e, inv_norm, xs, short, long, cons, key);
             if n <= RANK_ROW {
-                select_short(key, q)
+                select_short::<AVX2>(key, q)
             } else {
                 cut_by_select(key, q, wide).apply(key)
             }
@@ -889,6 +987,54 @@ mod tests {
     }
 
     #[test]
+    fn row_quota_is_the_quota_table_or_not() {
+        // The per-step table answers exactly what `quota` would, for every row the kernel can
+        // ask about: skewed or not, traces at, below and above the mean, odd values, and a
+        // budget changed after the table was made (the table must not answer for it).
+        let traces = [
+            0.0f32,
+            0.3,
+            0.5,
+            0.5000001,
+            0.7,
+            2.0,
+            f32::NAN,
+            f32::INFINITY,
+        ];
+        let mut s = 0x51ed_270bu32;
+        for round in 0..400 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let f = match round % 5 {
+                0 => 1.0,
+                1 => 0.3,
+                2 => 0.02,
+                _ => (s >> 8) as f64 / (1u64 << 24) as f64,
+            };
+            let cfg = LearnConfig::default();
+            let mut p = RuleParams::new(&cfg, &Budget::new(&cfg), true, 0.0);
+            p.budget = f;
+            p.plain_quotas = PlainQuotas::new(f);
+            if round % 7 == 3 {
+                p.budget = f * 0.5; // changed afterwards: a stale table
+            }
+            for (expanding, mean_trace) in
+                [(false, 0.0), (true, 0.5), (true, 0.0), (true, f64::NAN)]
+            {
+                p.expanding = expanding;
+                p.mean_trace = mean_trace;
+                for nc in 0..=40 {
+                    for &trace in &traces {
+                        let want = quota(nc, p.budget, expanding, trace, mean_trace);
+                        assert_eq!(p.row_quota(nc, trace), want, "f {f} nc {nc} trace {trace}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn full_budget_step_by_hand() {
         // x = (1, 2), e = 0.5, w = 0: nx2 = 5, s = l = c = 0 so g = 1/2.
         let x = [1.0f32, 2.0];
@@ -1003,9 +1149,16 @@ mod tests {
                     assert_eq!(got, want, "n {n} quota {q} keys {key:?} cut {cut:?}");
                     if n <= RANK_ROW {
                         let mut kk = key.clone();
-                        let thr = select_short(&mut kk, q);
+                        let thr = select_short::<false>(&mut kk, q);
                         let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
                         assert_eq!(got, want, "short: n {n} quota {q} keys {key:?}");
+                        #[cfg(target_arch = "x86_64")]
+                        if std::arch::is_x86_feature_detected!("avx2") {
+                            let mut kk = key.clone();
+                            let thr = select_short::<true>(&mut kk, q);
+                            let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
+                            assert_eq!(got, want, "short avx2: n {n} quota {q} keys {key:?}");
+                        }
                     }
                 }
             }
