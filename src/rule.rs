@@ -15,7 +15,9 @@
 //! 5. one fused trail pass (evaporate, deposit, long trail, consolidation decay).
 //!
 //! Rows of exactly 16 synapses (the default fan-in) get a copy of the kernel compiled for that
-//! length, and on x86-64 an AVX2 build is chosen at run time (`learn_row`).
+//! length, and on x86-64 an AVX2 build is chosen at run time: once per block of rows in a
+//! learn step (`learn_block`, the row loop and kernel compiled as one function), per row in
+//! `learn_row`.
 //!
 //! Divisions happen once per row (`η e / (ε + Σx²)`, `(1 − ρ_s) / max a`) and once per step
 //! (`1 / (1 + κ_s + κ_l)`); `lpn.reference` uses the same formulas, so results stay bit-equal.
