@@ -102,18 +102,51 @@ impl RuleParams {
         }
     }
 
+    /// The choices this step's parameters make for every row, worked out once per block.
+    #[inline(always)]
+    fn plan(&self) -> RowPlan<'_> {
+        RowPlan {
+            routes: self.route_consolidation != 0.0 || self.route_long != 0.0,
+            skew_from: if self.expanding && self.mean_trace > 0.0 {
+                self.mean_trace
+            } else {
+                f64::INFINITY
+            },
+            table: (self.plain_quotas.budget.to_bits() == self.budget.to_bits())
+                .then_some(&self.plain_quotas.quota),
+            p: self,
+        }
+    }
+}
+
+/// What a row's step does that depends only on the step's parameters (`RuleParams::plan`),
+/// held in values rather than re-read and re-tested on every row.
+#[derive(Clone, Copy)]
+struct RowPlan<'a> {
+    /// Whether the routing factor is part of the priority (a routing weight is not 0).
+    routes: bool,
+    /// A row whose error trace is above this gets the expansion skew (infinite: none does).
+    skew_from: f64,
+    /// The plain quotas, when made for this step's budget fraction.
+    table: Option<&'a [u8; RANK_ROW + 1]>,
+    p: &'a RuleParams,
+}
+
+impl RowPlan<'_> {
     /// The quota of a row with `nc` candidates and error trace `trace`: `quota(…)` with this
     /// step's budget, from the table when the row gets the plain quota — rows of up to
     /// `RANK_ROW` candidates, not skewed up (not expanding, or `trace` not above the mean,
     /// where `max(1, h / mean h)` is exactly 1).
     #[inline(always)]
     fn row_quota(&self, nc: usize, trace: f32) -> usize {
-        let plain = !(self.expanding && self.mean_trace > 0.0 && trace as f64 > self.mean_trace);
-        let t = &self.plain_quotas;
-        if plain && nc <= RANK_ROW && t.budget.to_bits() == self.budget.to_bits() {
-            t.quota[nc] as usize
-        } else {
-            quota(nc, self.budget, self.expanding, trace, self.mean_trace)
+        // NaN traces are not skewed (`max(1, NaN)` is 1), hence `>` and not `<=`.
+        let skewed = trace as f64 > self.skew_from;
+        match self.table {
+            Some(t) if nc <= RANK_ROW && !skewed => t[nc] as usize,
+            _ => {
+                let p = self.p;
+                quota(nc, p.budget, p.expanding, trace, p.mean_trace)
+            }
         }
     }
 }
@@ -411,6 +444,7 @@ pub type StepSide<'a> = (&'a mut [f32], &'a mut [u32]);
 
 /// What one learn step reads besides the rows: the input, each row's local error, whether it
 /// is involved, its error trace; the rule's and (in cascade mode) the cascade's parameters.
+#[derive(Clone, Copy)]
 pub struct StepInputs<'a> {
     pub x: &'a [f32],
     pub e: &'a [f32],
@@ -442,19 +476,26 @@ unsafe fn learn_block_avx2(block: RowsMut<'_, StepSide<'_>>, s: &StepInputs<'_>)
 /// `AVX2`: only under `learn_block_avx2` (the CPU has AVX2).
 #[inline(always)]
 fn learn_block_any<const AVX2: bool>(block: RowsMut<'_, StepSide<'_>>, s: &StepInputs<'_>) {
-    block.walk(&RowLearner::<AVX2>(s));
+    // The parameters copied onto this function's stack, and what they decide for every row
+    // worked out once: no row re-reads or re-tests them.
+    let params = *s.params;
+    let s = StepInputs {
+        params: &params,
+        ..*s
+    };
+    block.walk(&RowLearner::<AVX2>(&s, params.plan()));
 }
 
 /// One involved row learns (`learn_row`, then the cascade step); the others count 0.
 /// `AVX2` as in `learn_block_any`.
-struct RowLearner<'a, const AVX2: bool>(&'a StepInputs<'a>);
+struct RowLearner<'a, const AVX2: bool>(&'a StepInputs<'a>, RowPlan<'a>);
 
 impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_, AVX2> {
     #[inline(always)]
     fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
         let s = self.0;
         *count = if s.involved[j] {
-            let n = learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], s.params);
+            let n = learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], self.1);
             if let Some(cp) = s.cascade {
                 crate::cascade::step_row(&mut row, cp);
             }
@@ -476,7 +517,7 @@ fn learn_row_base(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
-    learn_row_any::<false>(row, x, e, bias, trace, p)
+    learn_row_any::<false>(row, x, e, bias, trace, p.plan())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -489,7 +530,7 @@ unsafe fn learn_row_avx2(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
-    learn_row_any::<true>(row, x, e, bias, trace, p)
+    learn_row_any::<true>(row, x, e, bias, trace, p.plan())
 }
 
 /// `AVX2`: called from `learn_row_avx2` (the CPU has AVX2), so the kernel may use it directly.
@@ -500,14 +541,14 @@ fn learn_row_any<const AVX2: bool>(
     e: f32,
     bias: &mut f32,
     trace: f32,
-    p: &RuleParams,
+    plan: RowPlan<'_>,
 ) -> u32 {
     let n = row.live();
     if n == RANK_ROW {
         // The common row (fan_in 16): a length the compiler knows, so every pass is a few
         // whole vectors with no remainder loop.
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
-        kernel::<AVX2>(row, x, e, bias, trace, p, &mut xs, &mut key, &mut [])
+        kernel::<AVX2>(row, x, e, bias, trace, plan, &mut xs, &mut key, &mut [])
     } else if n < RANK_ROW {
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
         kernel::<AVX2>(
@@ -516,7 +557,7 @@ fn learn_row_any<const AVX2: bool>(
             e,
             bias,
             trace,
-            p,
+            plan,
             &mut xs[..n],
             &mut key[..n],
             &mut [],
@@ -530,7 +571,7 @@ fn learn_row_any<const AVX2: bool>(
             e,
             bias,
             trace,
-            p,
+            plan,
             &mut xs[..n],
             &mut key[..n],
             &mut wide[..n],
@@ -549,7 +590,7 @@ fn learn_row_any<const AVX2: bool>(
                 e,
                 bias,
                 trace,
-                p,
+                plan,
                 &mut s.xs[..n],
                 &mut s.key[..n],
                 &mut s.wide[..n],
@@ -684,11 +725,34 @@ unsafe fn gather16_avx2(
 /// Pass 2, only when the quota leaves some candidates out: priority bits as the key of every
 /// candidate (key 0), -1 stays for the rest.
 ///
-/// The synapse priority is `a · g(s, l)` (plus `β·s` while expanding): one function,
-/// `priority`, so a change of the formula is made in one place.
+/// The synapse priority is `a · g(s, l)` (times the routing factor, plus `β·s` while
+/// expanding): one function, `priority`, so a change of the formula is made in one place. Its
+/// two optional terms are compile-time choices (`ROUTE`, `EXPAND`), made once per row here, so
+/// the usual loop computes only `a · g`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn keys(
+    p: &RuleParams,
+    routes: bool,
+    e: f32,
+    inv_norm: f32,
+    xs: &[f32],
+    short: &[f32],
+    long: &[f32],
+    cons: &[f32],
+    key: &mut [i32],
+) {
+    match (routes, p.expanding) {
+        (false, false) => keys_with::<false, false>(p, e, inv_norm, xs, short, long, cons, key),
+        (false, true) => keys_with::<false, true>(p, e, inv_norm, xs, short, long, cons, key),
+        (true, false) => keys_with::<true, false>(p, e, inv_norm, xs, short, long, cons, key),
+        (true, true) => keys_with::<true, true>(p, e, inv_norm, xs, short, long, cons, key),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn keys_with<const ROUTE: bool, const EXPAND: bool>(
     p: &RuleParams,
     e: f32,
     inv_norm: f32,
@@ -701,7 +765,8 @@ fn keys(
     let n = xs.len();
     let (short, long, cons, key) = (&short[..n], &long[..n], &cons[..n], &mut key[..n]);
     for k in 0..n {
-        let pr = priority(p, inv_norm, (e * xs[k]).abs(), short[k], long[k], cons[k]);
+        let a = (e * xs[k]).abs();
+        let pr = priority::<ROUTE, EXPAND>(p, inv_norm, a, short[k], long[k], cons[k]);
         key[k] = if key[k] >= 0 { pr.to_bits() as i32 } else { -1 };
     }
 }
@@ -709,13 +774,23 @@ fn keys(
 /// The selection priority of a synapse with co-activity `a`, trails `s`, `l` and consolidation
 /// `c` (§3 step 3): `a · g(s, l) · r(c, l)`, plus `β·s` while the layer is expanding (§3.1).
 /// The routing factor `r = (1 − ω_c·c)·(1 − ω_l·l)` (docs/rule.md, "Routing") sends the budget
-/// away from consolidated and long-used synapses; with both weights 0 it is exactly 1, the
-/// plain rule bit for bit. Non-negative, so its bit pattern orders like its value.
+/// away from consolidated and long-used synapses; it is applied only when a weight is not 0
+/// (`ROUTE` = `RowPlan::routes`), so the plain rule stays `a · g` even for a non-finite `c`
+/// (the reference does the same). Non-negative, so its bit pattern orders like its value.
 #[inline(always)]
-fn priority(p: &RuleParams, inv_norm: f32, a: f32, s: f32, l: f32, c: f32) -> f32 {
-    let route = (1.0 - p.route_consolidation * c) * (1.0 - p.route_long * l);
-    let pr = a * pheromone(p, inv_norm, s, l) * route;
-    if p.expanding {
+fn priority<const ROUTE: bool, const EXPAND: bool>(
+    p: &RuleParams,
+    inv_norm: f32,
+    a: f32,
+    s: f32,
+    l: f32,
+    c: f32,
+) -> f32 {
+    let mut pr = a * pheromone(p, inv_norm, s, l);
+    if ROUTE {
+        pr *= (1.0 - p.route_consolidation * c) * (1.0 - p.route_long * l);
+    }
+    if EXPAND {
         pr + p.beta * s
     } else {
         pr
@@ -824,12 +899,13 @@ fn kernel<const AVX2: bool>(
     e: f32,
     bias: &mut f32,
     trace: f32,
-    p: &RuleParams,
+    plan: RowPlan<'_>,
     xs: &mut [f32],
     key: &mut [i32],
     wide: &mut [u64],
 ) -> u32 {
     let n = xs.len();
+    let p = plan.p;
     let inv_norm = 1.0 / (1.0 + p.kappa_short + p.kappa_long);
     let RowMut {
         pre,
@@ -853,11 +929,11 @@ fn kernel<const AVX2: bool>(
     // A row without candidates (sparse input) skips selection and update.
     if nc > 0 {
         // 3. Selection: none when the quota takes every candidate (keys stay 0 / -1).
-        let q = p.row_quota(nc, trace);
+        let q = plan.row_quota(nc, trace);
         thr = if q >= nc {
             0
         } else {
-            keys(p, e, inv_norm, xs, short, long, cons, key);
+            keys(p, plan.routes, e, inv_norm, xs, short, long, cons, key);
             if n <= RANK_ROW {
                 select_short::<AVX2>(key, q)
             } else {
@@ -1029,7 +1105,11 @@ mod tests {
                 for nc in 0..=40 {
                     for &trace in &traces {
                         let want = quota(nc, p.budget, expanding, trace, mean_trace);
-                        assert_eq!(p.row_quota(nc, trace), want, "f {f} nc {nc} trace {trace}");
+                        assert_eq!(
+                            p.plan().row_quota(nc, trace),
+                            want,
+                            "f {f} nc {nc} trace {trace}"
+                        );
                     }
                 }
             }
@@ -1289,6 +1369,31 @@ mod tests {
             }
             assert!(r.w.iter().zip(&x).all(|(&w, &v)| v > 0.0 || w == 0.0));
         }
+    }
+
+    #[test]
+    fn routing_factor_only_with_a_routing_weight() {
+        // Weights 0: the plan leaves the factor out, which is the same bits as multiplying by
+        // (1 - 0·c)(1 - 0·l) = 1 for finite states, and stays a·g where c is not finite.
+        let mut p = params();
+        p.kappa_long = 0.5;
+        assert!(!p.plan().routes);
+        let mut s = 0x0bad_5eedu32;
+        for _ in 0..2000 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let v = |k: u32| ((s >> k) & 0xffff) as f32 / 65536.0;
+            let (a, sh, l, c) = (v(0) * 4.0, v(4), v(8), v(12));
+            let plain = priority::<false, false>(&p, 0.4, a, sh, l, c);
+            let with = priority::<true, false>(&p, 0.4, a, sh, l, c);
+            assert_eq!(plain.to_bits(), with.to_bits());
+        }
+        let plain = priority::<false, false>(&p, 0.4, 0.5, 0.2, 0.1, f32::NAN);
+        assert_eq!(plain, 0.5 * pheromone(&p, 0.4, 0.2, 0.1));
+        assert!(priority::<true, false>(&p, 0.4, 0.5, 0.2, 0.1, f32::NAN).is_nan());
+        p.route_long = 0.25;
+        assert!(p.plan().routes);
     }
 
     #[test]

@@ -50,9 +50,12 @@ def step(layer: Any, x: np.ndarray, e: np.ndarray, involved: np.ndarray, loss: f
     inv_norm = one / (one + ks + kl)  # the engine divides once per step, never per synapse
     g = (one + ks * s + kl * l) * inv_norm
     # Routing: consolidated and long-used synapses lose priority, so the budget goes to free
-    # capacity; with both weights 0 the factor is exactly 1 (the plain rule).
-    route = (one - F32(cfg["route_consolidation"]) * c) * (one - F32(cfg["route_long"]) * l)
-    priority = a * g * route
+    # capacity. Applied only when a weight is not 0: with both 0 the priority is the plain
+    # a·g, even where c or l is not finite (a factor (1 - 0·c) would be NaN there).
+    priority = a * g
+    w_c, w_l = F32(cfg["route_consolidation"]), F32(cfg["route_long"])
+    if w_c != 0 or w_l != 0:
+        priority = priority * ((one - w_c * c) * (one - w_l * l))
     if layer.expanding:
         priority = priority + beta * s
 
