@@ -494,14 +494,18 @@ impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_
     #[inline(always)]
     fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
         let s = self.0;
-        *count = if s.involved[j] {
-            let n = learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], self.1);
-            if let Some(cp) = s.cascade {
-                crate::cascade::step_row(&mut row, cp);
-            }
+        *count = if !s.involved[j] {
+            0
+        } else if let Some(cp) = s.cascade {
+            // The cascade step takes the row view by reference, so in this mode the view is
+            // built in memory (a copy of its own, so the usual branch keeps it in registers)
+            // and the kernel is called per row.
+            let mut own = row;
+            let n = learn_row(&mut own, s.x, s.e[j], bias, s.trace[j], s.params);
+            crate::cascade::step_row(&mut own, cp);
             n
         } else {
-            0
+            learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], self.1)
         };
     }
 }
