@@ -541,10 +541,15 @@ impl Layer {
         self.stats.last_loss = loss;
         self.budget.observe(loss, cfg);
         let rho_h = cfg.rho_trace;
+        // Branch-free (kept where not involved), so the loop vectorises.
+        let (trace, e, involved) = (
+            &mut self.error_trace[..n_out],
+            &self.e[..n_out],
+            &self.involved[..n_out],
+        );
         for j in 0..n_out {
-            if self.involved[j] {
-                self.error_trace[j] = rho_h * self.error_trace[j] + (1.0 - rho_h) * self.e[j].abs();
-            }
+            let h = rho_h * trace[j] + (1.0 - rho_h) * e[j].abs();
+            trace[j] = if involved[j] { h } else { trace[j] };
         }
         for (u, &xi) in self.activity_trace.iter_mut().zip(x) {
             *u = rho_h * *u + (1.0 - rho_h) * xi.abs();

@@ -208,6 +208,9 @@ impl Engine {
     }
 }
 
+/// `learn_one` copies a sample onto the stack when `n_in + n_out` is at most this.
+const COPY_ONE: usize = 256;
+
 #[pymethods]
 impl Engine {
     #[new]
@@ -322,6 +325,22 @@ impl Engine {
         };
         if x.len() != self.n_in || t.len() != self.n_out {
             return Ok(None);
+        }
+        if self.n_in + self.n_out <= COPY_ONE {
+            // Small vectors are copied while the GIL is held, and the engine learns from the
+            // copy with the GIL released: no Python code can write to them during the copy,
+            // and no borrow flag is taken (rust-numpy's borrow tracking cost more than the
+            // copy). A strided or misaligned view: the general path copies it.
+            // SAFETY: the slices are read only here, under the GIL, and not kept.
+            let (Ok(xs), Ok(ts)) = (unsafe { x.as_slice() }, unsafe { t.as_slice() }) else {
+                return Ok(None);
+            };
+            let mut buf = [0.0f32; COPY_ONE];
+            let (xb, rest) = buf.split_at_mut(xs.len());
+            xb.copy_from_slice(xs);
+            rest[..ts.len()].copy_from_slice(ts);
+            let (xb, tb) = (&*xb, &rest[..ts.len()]);
+            return self.learn_batch(py, xb, tb, 1, None, 0).map(Some);
         }
         // A borrow refused (an array being written elsewhere) or a strided view: the general
         // path copies it or names the conflict.

@@ -1,6 +1,7 @@
 //! The output layer's local error: the squared error of the rule, or the softmax
 //! classification error with its readout window (docs/rule.md, "Classification readout";
 //! float order in docs/rule-notes.md, "Readout").
+use crate::activation::Activation;
 use crate::layer::Layer;
 
 /// Readout state and scratch of a network.
@@ -109,10 +110,39 @@ impl Readout {
 /// Squared error of the output layer (the rule's default): `e_j = mask_j (t_j − y_j) φ'(z_j)`;
 /// returns `Σ mask (t − y)² / max(1, Σ mask)`.
 pub fn squared_error(out: &mut Layer, t: &[f32], mask: Option<&[bool]>) -> f64 {
+    let Some(mask) = mask else {
+        // Every output involved (the usual step): the loss sum stays one chain in output
+        // order, and the errors are a separate loop per activation, which vectorises.
+        let n = out.n_out();
+        out.involved.fill(true);
+        let (y, z, e) = (&out.y[..n], &out.z[..n], &mut out.e[..n]);
+        let t = &t[..n];
+        let mut sum = 0.0f64;
+        for j in 0..n {
+            let d = t[j] - y[j];
+            sum += (d as f64) * (d as f64);
+        }
+        /// `e_j = (t_j − y_j) φ'(z_j, y_j)`, compiled once per activation.
+        #[inline(always)]
+        fn errors(e: &mut [f32], t: &[f32], y: &[f32], z: &[f32], dphi: impl Fn(f32, f32) -> f32) {
+            let n = e.len();
+            let (t, y, z) = (&t[..n], &y[..n], &z[..n]);
+            for j in 0..n {
+                e[j] = (t[j] - y[j]) * dphi(z[j], y[j]);
+            }
+        }
+        match out.spec.activation {
+            Activation::Linear => errors(e, t, y, z, |z, y| Activation::Linear.derivative(z, y)),
+            Activation::Tanh => errors(e, t, y, z, |z, y| Activation::Tanh.derivative(z, y)),
+            Activation::Relu => errors(e, t, y, z, |z, y| Activation::Relu.derivative(z, y)),
+            Activation::Sigmoid => errors(e, t, y, z, |z, y| Activation::Sigmoid.derivative(z, y)),
+        }
+        return sum / n.max(1) as f64;
+    };
     let act = out.spec.activation;
     let (mut sum, mut on) = (0.0f64, 0usize);
     for j in 0..out.n_out() {
-        let inv = mask.is_none_or(|m| m[j]);
+        let inv = mask[j];
         out.involved[j] = inv;
         if inv {
             let d = t[j] - out.y[j];

@@ -23,6 +23,30 @@ def test_single_float32_sample_learns_like_the_general_path() -> None:
     assert fast.same_state(general)
 
 
+@pytest.mark.parametrize("n_in, n_out", [(36, 9), (400, 100)])
+def test_both_one_sample_paths_learn_like_the_general_path(n_in, n_out) -> None:
+    # Up to 256 values of x and t together the engine copies the sample under the GIL; beyond
+    # it borrows the arrays. Either way: the general path's numbers, and a declined form
+    # changes nothing.
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(12, n_in)).astype(np.float32)
+    t = rng.normal(size=(12, n_out)).astype(np.float32)
+
+    def net() -> lpn.Network:
+        return lpn.Network([lpn.LayerSpec(n_in, n_out, dims=1, radius=0.2)], seed=5)
+
+    fast, general = net(), net()
+    for i in range(12):
+        a = fast._engine.learn_one(x[i], t[i])
+        assert a is not None
+        b = general.learn(x[i].astype(np.float64).tolist(), t[i:i + 1].astype(np.float64))
+        assert a == b
+    assert fast.same_state(general)
+    for xi, ti in _declined_inputs(x[0], t[0]):
+        assert fast._engine.learn_one(xi, ti) is None
+    assert fast.same_state(general)
+
+
 @pytest.mark.parametrize("x, t, err", [
     (np.zeros(35, np.float32), np.zeros(9, np.float32), ValueError),
     (np.zeros(36, np.float32), np.zeros(8, np.float32), ValueError),
