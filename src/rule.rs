@@ -1376,6 +1376,118 @@ mod tests {
     }
 
     #[test]
+    fn block_walk_learns_like_row_by_row() {
+        // Rows of many lengths (16, shorter, longer than the stack limit, empty) over several
+        // blocks, some rows not involved, zeros in the input and the errors: both block builds
+        // give the bits of the row-by-row kernel, for the plain rule and with routing and
+        // expansion.
+        use crate::arena::SynapseArena;
+        use crate::topology::Neighbourhood;
+        let mut s = 0x9e37_79b9u32;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        let n_in = 128u32;
+        let lens = [16usize, 16, 3, 0, 16, 40, 16, 70, 15, 17, 16, 1];
+        let (mut start, mut pre) = (vec![0usize], Vec::new());
+        for j in 0..600 {
+            let len = lens[j % lens.len()];
+            let first = next() % (n_in - len as u32 + 1).max(1);
+            pre.extend((0..len as u32).map(|k| first + k));
+            start.push(pre.len());
+        }
+        let nb = Neighbourhood { start, pre };
+        let n_rows = nb.start.len() - 1;
+        let mut unit = || (next() >> 8) as f32 / (1u32 << 24) as f32;
+        let mut base = SynapseArena::from_neighbourhood(&nb, &mut unit);
+        let fill: Vec<f32> = (0..3 * base.n_slots()).map(|_| unit()).collect();
+        base.par_rows((), |_, row, ()| {
+            for k in 0..row.live() {
+                let v = fill[(row.pre[k] as usize * 7 + k) % fill.len()];
+                row.short_trail[k] = v;
+                row.long_trail[k] = 1.0 - v;
+                row.consolidation[k] = 0.5 * v;
+            }
+        });
+        let x: Vec<f32> = (0..n_in)
+            .map(|i| if i % 5 == 0 { 0.0 } else { unit() - 0.5 })
+            .collect();
+        let e: Vec<f32> = (0..n_rows)
+            .map(|j| if j % 7 == 0 { 0.0 } else { unit() - 0.5 })
+            .collect();
+        let involved: Vec<bool> = (0..n_rows).map(|j| j % 9 != 4).collect();
+        let trace: Vec<f32> = (0..n_rows).map(|_| unit()).collect();
+        for (expanding, route) in [(false, 0.0f32), (true, 0.5)] {
+            let p = RuleParams {
+                expanding,
+                mean_trace: 0.5,
+                kappa_long: 0.5,
+                rho_consolidation: 0.99,
+                route_long: route,
+                ..RuleParams::new(
+                    &LearnConfig {
+                        budget: 0.3,
+                        ..LearnConfig::default()
+                    },
+                    &Budget::new(&LearnConfig {
+                        budget: 0.3,
+                        ..LearnConfig::default()
+                    }),
+                    true,
+                    0.0,
+                )
+            };
+            let inputs = StepInputs {
+                x: &x,
+                e: &e,
+                involved: &involved,
+                trace: &trace,
+                params: &p,
+                cascade: None,
+            };
+            let run = |how: u8| {
+                let mut a = base.clone();
+                let mut bias = vec![0.25f32; n_rows];
+                let mut count = vec![7u32; n_rows];
+                let side = (&mut bias[..], &mut count[..]);
+                match how {
+                    0 => a.par_rows(side, |j, mut row, (b, c)| {
+                        *c = if involved[j] {
+                            learn_row_base(&mut row, &x, e[j], b, trace[j], &p)
+                        } else {
+                            0
+                        };
+                    }),
+                    1 => a.par_blocks(side, |blk| learn_block_any::<false>(blk, &inputs)),
+                    _ => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
+                }
+                (a, bias, count)
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let (want, wb, wc) = run(0);
+            assert!(wc.iter().any(|&c| c > 0) && wc.contains(&0));
+            for how in [1u8, 2] {
+                let (got, gb, gc) = run(how);
+                let (w, g) = (want.columns(), got.columns());
+                for (u, v) in [
+                    (w.weight, g.weight),
+                    (w.short_trail, g.short_trail),
+                    (w.long_trail, g.long_trail),
+                    (w.consolidation, g.consolidation),
+                    (w.anchor, g.anchor),
+                ] {
+                    assert_eq!(bits(u), bits(v), "build {how} expanding {expanding}");
+                }
+                assert_eq!(bits(&gb), bits(&wb));
+                assert_eq!(gc, wc);
+            }
+        }
+    }
+
+    #[test]
     fn routing_factor_only_with_a_routing_weight() {
         // Weights 0: the plan leaves the factor out, which is the same bits as multiplying by
         // (1 - 0·c)(1 - 0·l) = 1 for finite states, and stays a·g where c is not finite.
