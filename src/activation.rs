@@ -41,6 +41,27 @@ impl Activation {
         }
     }
 
+    /// `y[k] = φ(z[k])`, the match made once for the whole slice (the linear case is a copy).
+    #[inline]
+    pub fn apply_all(self, z: &[f32], y: &mut [f32]) {
+        let y = &mut y[..z.len()];
+        match self {
+            Self::Linear => y.copy_from_slice(z),
+            Self::Tanh => y
+                .iter_mut()
+                .zip(z)
+                .for_each(|(y, &z)| *y = Self::Tanh.apply(z)),
+            Self::Relu => y
+                .iter_mut()
+                .zip(z)
+                .for_each(|(y, &z)| *y = Self::Relu.apply(z)),
+            Self::Sigmoid => y
+                .iter_mut()
+                .zip(z)
+                .for_each(|(y, &z)| *y = Self::Sigmoid.apply(z)),
+        }
+    }
+
     /// φ'(z) from z and y = φ(z); using y avoids recomputing the exponentials.
     #[inline]
     pub fn derivative(self, z: f32, y: f32) -> f32 {
@@ -62,6 +83,27 @@ impl Activation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_all_is_apply_per_element() {
+        let z: Vec<f32> = (0..67)
+            .map(|k| (k as f32 - 33.0) * 0.37)
+            .chain([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-40])
+            .collect();
+        for act in [
+            Activation::Linear,
+            Activation::Tanh,
+            Activation::Relu,
+            Activation::Sigmoid,
+        ] {
+            let mut y = vec![7.0f32; z.len() + 2];
+            act.apply_all(&z, &mut y);
+            for (k, &v) in z.iter().enumerate() {
+                assert_eq!(y[k].to_bits(), act.apply(v).to_bits(), "{act:?} z {v}");
+            }
+            assert_eq!(&y[z.len()..], &[7.0, 7.0], "{act:?}: only z.len() outputs written");
+        }
+    }
 
     #[test]
     fn derivatives_match_finite_differences() {

@@ -453,22 +453,23 @@ impl Layer {
             let j0 = c * BLOCK;
             let n = zc.len();
             let full = n == BLOCK && (j0..j0 + BLOCK).all(|j| arena.row_len(j) == BLOCK_ROW);
-            let dots = if full {
+            if full {
                 let starts = std::array::from_fn(|r| arena.live(j0 + r).start);
-                dot_block(weight, pre, &starts, x)
-            } else {
-                None
-            };
+                if let Some(d) = dot_block(weight, pre, &starts, x) {
+                    // A whole block: z and y as two short loops over fixed lengths, the
+                    // activation's match made once.
+                    let (b, zb) = (&bias[j0..j0 + BLOCK], &mut zc[..BLOCK]);
+                    for r in 0..BLOCK {
+                        zb[r] = b[r] + d[r];
+                    }
+                    act.apply_all(zb, yc);
+                    return;
+                }
+            }
             for r in 0..n {
                 let j = j0 + r;
-                let dot = match &dots {
-                    Some(d) => d[r],
-                    None => {
-                        let live = arena.live(j);
-                        row_dot(&weight[live.clone()], &pre[live], x)
-                    }
-                };
-                zc[r] = bias[j] + dot;
+                let live = arena.live(j);
+                zc[r] = bias[j] + row_dot(&weight[live.clone()], &pre[live], x);
                 yc[r] = act.apply(zc[r]);
             }
         };
