@@ -101,7 +101,11 @@ mod tests {
             for (k, &v) in z.iter().enumerate() {
                 assert_eq!(y[k].to_bits(), act.apply(v).to_bits(), "{act:?} z {v}");
             }
-            assert_eq!(&y[z.len()..], &[7.0, 7.0], "{act:?}: only z.len() outputs written");
+            assert_eq!(
+                &y[z.len()..],
+                &[7.0, 7.0],
+                "{act:?}: only z.len() outputs written"
+            );
         }
     }
 

@@ -645,6 +645,12 @@ impl SynapseArena {
         self.row_len[j] as usize
     }
 
+    /// First slot and live length of rows `rows` (row `j` lives in `start..start + len`).
+    #[inline]
+    pub fn row_spans(&self, rows: std::ops::Range<usize>) -> (&[usize], &[u32]) {
+        (&self.row_start[rows.clone()], &self.row_len[rows])
+    }
+
     /// Live slot range of row `j`.
     #[inline]
     pub fn live(&self, j: usize) -> std::ops::Range<usize> {

@@ -255,11 +255,14 @@ fn dot_block(
         && x.len() <= i32::MAX as usize
         && starts
             .iter()
-            .all(|&a| a + BLOCK_ROW <= weight.len() && a + BLOCK_ROW <= pre.len())
+            .fold(0, |m, &a| m.max(a))
+            .saturating_add(BLOCK_ROW)
+            <= weight.len().min(pre.len())
         && std::arch::is_x86_feature_detected!("avx2")
     {
-        // SAFETY: AVX2 is present; every row's 16 slots lie inside `weight` and `pre` (checked
-        // above) and gathered indices are clamped into `x` (see `row_dot_avx2`).
+        // SAFETY: AVX2 is present; every row's 16 slots lie inside `weight` and `pre` (the
+        // largest start plus 16 is checked above) and gathered indices are clamped into `x`
+        // (see `row_dot_avx2`).
         return Some(unsafe { dot_block_avx2(weight, pre, starts, x) });
     }
     let _ = (weight, pre, starts, x);
@@ -452,10 +455,12 @@ impl Layer {
         let block = |c: usize, zc: &mut [f32], yc: &mut [f32]| {
             let j0 = c * BLOCK;
             let n = zc.len();
-            let full = n == BLOCK && (j0..j0 + BLOCK).all(|j| arena.row_len(j) == BLOCK_ROW);
-            if full {
-                let starts = std::array::from_fn(|r| arena.live(j0 + r).start);
-                if let Some(d) = dot_block(weight, pre, &starts, x) {
+            if n == BLOCK {
+                let (start, len) = arena.row_spans(j0..j0 + BLOCK);
+                let (start, len) = (&start[..BLOCK], &len[..BLOCK]);
+                let full = len.iter().fold(true, |f, &l| f & (l as usize == BLOCK_ROW));
+                let starts: [usize; BLOCK] = std::array::from_fn(|r| start[r]);
+                if let Some(d) = full.then(|| dot_block(weight, pre, &starts, x)).flatten() {
                     // A whole block: z and y as two short loops over fixed lengths, the
                     // activation's match made once.
                     let (b, zb) = (&bias[j0..j0 + BLOCK], &mut zc[..BLOCK]);
