@@ -975,6 +975,16 @@ fn kernel<const AVX2: bool>(
 mod tests {
     use super::*;
 
+    /// A small deterministic generator for test data (xorshift32).
+    fn xorshift(mut s: u32) -> impl FnMut() -> u32 {
+        move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        }
+    }
+
     fn params() -> RuleParams {
         let cfg = LearnConfig {
             budget: 1.0,
@@ -1289,13 +1299,8 @@ mod tests {
     fn avx2_and_baseline_kernels_agree_bit_for_bit() {
         // Rows of every length around the special cases (16: fixed length; 64: stack limit),
         // random state and a real budget, expanding or not: both builds, same bits.
-        let mut s = 0x1234_5678u32;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 24) as f32
-        };
+        let mut bits = xorshift(0x1234_5678);
+        let mut next = move || (bits() >> 8) as f32 / (1u32 << 24) as f32;
         let x: Vec<f32> = (0..200)
             .map(|i| if i % 7 == 0 { 0.0 } else { next() * 4.0 - 2.0 })
             .collect();
@@ -1383,13 +1388,7 @@ mod tests {
         // expansion.
         use crate::arena::SynapseArena;
         use crate::topology::Neighbourhood;
-        let mut s = 0x9e37_79b9u32;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
+        let mut next = xorshift(0x9e37_79b9);
         let n_in = 128u32;
         let lens = [16usize, 16, 3, 0, 16, 40, 16, 70, 15, 17, 16, 1];
         let (mut start, mut pre) = (vec![0usize], Vec::new());
