@@ -460,7 +460,12 @@ impl Layer {
                 let (start, len) = (&start[..BLOCK], &len[..BLOCK]);
                 let full = len.iter().fold(true, |f, &l| f & (l as usize == BLOCK_ROW));
                 let starts: [usize; BLOCK] = std::array::from_fn(|r| start[r]);
-                if let Some(d) = full.then(|| dot_block(weight, pre, &starts, x)).flatten() {
+                let dots = if full {
+                    dot_block(weight, pre, &starts, x)
+                } else {
+                    None
+                };
+                if let Some(d) = dots {
                     // A whole block: z and y as two short loops over fixed lengths, the
                     // activation's match made once.
                     let (b, zb) = (&bias[j0..j0 + BLOCK], &mut zc[..BLOCK]);

@@ -1,7 +1,6 @@
 //! The output layer's local error: the squared error of the rule, or the softmax
 //! classification error with its readout window (docs/rule.md, "Classification readout";
 //! float order in docs/rule-notes.md, "Readout").
-use crate::activation::Activation;
 use crate::layer::Layer;
 
 /// Readout state and scratch of a network.
@@ -122,20 +121,12 @@ pub fn squared_error(out: &mut Layer, t: &[f32], mask: Option<&[bool]>) -> f64 {
             let d = t[j] - y[j];
             sum += (d as f64) * (d as f64);
         }
-        /// `e_j = (t_j − y_j) φ'(z_j, y_j)`, compiled once per activation.
-        #[inline(always)]
-        fn errors(e: &mut [f32], t: &[f32], y: &[f32], z: &[f32], dphi: impl Fn(f32, f32) -> f32) {
-            let n = e.len();
-            let (t, y, z) = (&t[..n], &y[..n], &z[..n]);
-            for j in 0..n {
-                e[j] = (t[j] - y[j]) * dphi(z[j], y[j]);
-            }
-        }
-        match out.spec.activation {
-            Activation::Linear => errors(e, t, y, z, |z, y| Activation::Linear.derivative(z, y)),
-            Activation::Tanh => errors(e, t, y, z, |z, y| Activation::Tanh.derivative(z, y)),
-            Activation::Relu => errors(e, t, y, z, |z, y| Activation::Relu.derivative(z, y)),
-            Activation::Sigmoid => errors(e, t, y, z, |z, y| Activation::Sigmoid.derivative(z, y)),
+        // e_j = (t_j − y_j) φ'(z_j, y_j): φ' first (one loop per activation), then the
+        // product in the same operand order as the masked path below.
+        out.spec.activation.derivative_all(z, y, e);
+        for j in 0..n {
+            let dphi = e[j];
+            e[j] = (t[j] - y[j]) * dphi;
         }
         return sum / n.max(1) as f64;
     };
