@@ -272,6 +272,18 @@ macro_rules! synapse_columns {
         }
 
         impl RowMut<'_> {
+            /// A second view of the same row, borrowed from this one. Handing a callee that is
+            /// not inlined `&mut row.reborrow()` instead of `&mut row` keeps `row` itself out
+            /// of memory: only the copy's address escapes.
+            #[inline(always)]
+            pub fn reborrow(&mut self) -> RowMut<'_> {
+                RowMut {
+                    pre: &mut *self.pre,
+                    $( $name: &mut *self.$name, )*
+                    len: &mut *self.len,
+                }
+            }
+
             /// Move slot `from` to slot `to` (compaction and insertion).
             #[inline]
             pub fn move_slot(&mut self, from: usize, to: usize) {

@@ -89,6 +89,15 @@ impl LayerStats {
     }
 }
 
+/// Where a learn step's per-row Σx² comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Norms {
+    /// `forward_scratch` ran on this very input (and the rows have not changed since).
+    FromForward,
+    /// The kernel sums them (the input is not the one of the last forward pass).
+    Sum,
+}
+
 /// Which side of the layer a per-unit vector has one entry for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -116,6 +125,8 @@ macro_rules! unit_vectors {
             pub(crate) growth: Option<Neighbourhood>,
             pub(crate) z: Vec<f32>,
             pub(crate) y: Vec<f32>,
+            /// Each row's Σx² of the last `forward_scratch` (scratch, like `z` and `y`).
+            pub(crate) nx2: Vec<f32>,
             pub(crate) e: Vec<f32>,
             pub(crate) involved: Vec<bool>,
             pub(crate) row_count: Vec<u32>,
@@ -237,19 +248,20 @@ const BLOCK: usize = 8;
 const BLOCK_ROW: usize = 16;
 
 /// `Σ_k w[k] · x[pre[k]]` of eight rows of exactly 16 live synapses starting at the slots in
-/// `starts`, each summed first to last like `row_dot` — the same bits. Row by row, the sum is a
-/// chain of 16 dependent adds and the products are formed and then taken apart lane by lane;
-/// here the products of the eight rows are formed 8 at a time (as in `row_dot_avx2`), the 8x8
-/// blocks transposed in registers, and the eight chains advance together in one vector: one
-/// vector add per synapse position instead of eight scalar ones per chunk. `None` where AVX2
-/// is missing (the caller then goes row by row).
+/// `starts`, each summed first to last like `row_dot` — the same bits; with `NORMS` also each
+/// row's `Σ_k x[pre[k]]²`, summed the same way (`rule::sum_of_squares`' bits). Row by row, the
+/// sum is a chain of 16 dependent adds and the products are formed and then taken apart lane
+/// by lane; here the products of the eight rows are formed 8 at a time (as in `row_dot_avx2`),
+/// the 8x8 blocks transposed in registers, and the eight chains advance together in one
+/// vector: one vector add per synapse position instead of eight scalar ones per chunk. `None`
+/// where AVX2 is missing (the caller then goes row by row).
 #[inline]
-fn dot_block(
+fn dot_block<const NORMS: bool>(
     weight: &[f32],
     pre: &[u32],
     starts: &[usize; BLOCK],
     x: &[f32],
-) -> Option<[f32; BLOCK]> {
+) -> Option<([f32; BLOCK], [f32; BLOCK])> {
     #[cfg(target_arch = "x86_64")]
     if !x.is_empty()
         && x.len() <= i32::MAX as usize
@@ -263,7 +275,7 @@ fn dot_block(
         // SAFETY: AVX2 is present; every row's 16 slots lie inside `weight` and `pre` (the
         // largest start plus 16 is checked above) and gathered indices are clamped into `x`
         // (see `row_dot_avx2`).
-        return Some(unsafe { dot_block_avx2(weight, pre, starts, x) });
+        return Some(unsafe { dot_block_avx2::<NORMS>(weight, pre, starts, x) });
     }
     let _ = (weight, pre, starts, x);
     None
@@ -273,12 +285,12 @@ fn dot_block(
 /// within `weight` and `pre`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_block_avx2(
+unsafe fn dot_block_avx2<const NORMS: bool>(
     weight: &[f32],
     pre: &[u32],
     starts: &[usize; BLOCK],
     x: &[f32],
-) -> [f32; BLOCK] {
+) -> ([f32; BLOCK], [f32; BLOCK]) {
     use std::arch::x86_64::*;
     // The standard 8x8 transpose: `rows[r]` lane `k` becomes `out[k]` lane `r`.
     #[inline(always)]
@@ -315,25 +327,31 @@ unsafe fn dot_block_avx2(
     // SAFETY (caller): loads of 8 at `starts[r]` and `starts[r] + 8` stay inside the rows;
     // `x` as `gather8` needs it.
     unsafe {
-        let product = |at: usize| {
-            _mm256_mul_ps(
-                _mm256_loadu_ps(weight.as_ptr().add(at)),
-                gather8(x, pre, at),
-            )
-        };
-        let mut acc = _mm256_setzero_ps();
+        let (mut acc, mut acc_sq) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         for half in 0..2 {
+            let mut xv = [_mm256_setzero_ps(); 8];
             let mut p = [_mm256_setzero_ps(); 8];
-            for (r, pr) in p.iter_mut().enumerate() {
-                *pr = product(starts[r] + 8 * half);
+            for r in 0..BLOCK {
+                let at = starts[r] + 8 * half;
+                xv[r] = gather8(x, pre, at);
+                p[r] = _mm256_mul_ps(_mm256_loadu_ps(weight.as_ptr().add(at)), xv[r]);
             }
             for column in transpose(p) {
                 acc = _mm256_add_ps(acc, column);
             }
+            if NORMS {
+                for v in xv.iter_mut() {
+                    *v = _mm256_mul_ps(*v, *v);
+                }
+                for column in transpose(xv) {
+                    acc_sq = _mm256_add_ps(acc_sq, column);
+                }
+            }
         }
-        let mut out = [0.0f32; BLOCK];
+        let (mut out, mut sq) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
         _mm256_storeu_ps(out.as_mut_ptr(), acc);
-        out
+        _mm256_storeu_ps(sq.as_mut_ptr(), acc_sq);
+        (out, sq)
     }
 }
 
@@ -394,6 +412,7 @@ impl Layer {
             growth: None,
             z: vec![0.0; n_out],
             y: vec![0.0; n_out],
+            nx2: vec![0.0; n_out],
             e: vec![0.0; n_out],
             involved: vec![true; n_out],
             row_count: vec![0; n_out],
@@ -447,12 +466,26 @@ impl Layer {
 
     /// `z = b + W x`, `y = φ(z)`, written into the given buffers.
     pub fn forward_into(&self, x: &[f32], z: &mut [f32], y: &mut [f32]) {
+        self.forward_rows::<false>(x, z, y, &mut []);
+    }
+
+    /// `forward_into`, and with `NORMS` also each row's `Σ_k x[pre[k]]²` into `nx2` (summed
+    /// first to last, as the rule's kernel would: the same bits), so a learn step that follows
+    /// with the same input need not gather and square the row's inputs a second time.
+    fn forward_rows<const NORMS: bool>(
+        &self,
+        x: &[f32],
+        z: &mut [f32],
+        y: &mut [f32],
+        nx2: &mut [f32],
+    ) {
         let act = self.spec.activation;
         let arena = &self.arena;
         let bias = &self.bias;
         let (weight, pre) = (arena.weight(), arena.pre());
-        // Rows `BLOCK·c ..` into `zc`, `yc` (one block, the last one possibly short).
-        let block = |c: usize, zc: &mut [f32], yc: &mut [f32]| {
+        // Rows `BLOCK·c ..` into `zc`, `yc` (one block, the last one possibly short), and with
+        // `NORMS` their Σx² into `nc`.
+        let block = |c: usize, zc: &mut [f32], yc: &mut [f32], nc: &mut [f32]| {
             let j0 = c * BLOCK;
             let n = zc.len();
             if n == BLOCK {
@@ -461,11 +494,11 @@ impl Layer {
                 let full = len.iter().fold(true, |f, &l| f & (l as usize == BLOCK_ROW));
                 let starts: [usize; BLOCK] = std::array::from_fn(|r| start[r]);
                 let dots = if full {
-                    dot_block(weight, pre, &starts, x)
+                    dot_block::<NORMS>(weight, pre, &starts, x)
                 } else {
                     None
                 };
-                if let Some(d) = dots {
+                if let Some((d, sq)) = dots {
                     // A whole block: z and y as two short loops over fixed lengths, the
                     // activation's match made once.
                     let (b, zb) = (&bias[j0..j0 + BLOCK], &mut zc[..BLOCK]);
@@ -473,43 +506,68 @@ impl Layer {
                         zb[r] = b[r] + d[r];
                     }
                     act.apply_all(zb, yc);
+                    if NORMS {
+                        nc[..BLOCK].copy_from_slice(&sq);
+                    }
                     return;
                 }
             }
             for r in 0..n {
                 let j = j0 + r;
                 let live = arena.live(j);
-                zc[r] = bias[j] + row_dot(&weight[live.clone()], &pre[live], x);
+                zc[r] = bias[j] + row_dot(&weight[live.clone()], &pre[live.clone()], x);
                 yc[r] = act.apply(zc[r]);
+                if NORMS {
+                    nc[r] = crate::rule::sum_of_squares(&pre[live], x);
+                }
             }
         };
         if arena.n_slots() <= crate::pool::INLINE_SLOTS {
-            for (c, (zc, yc)) in z.chunks_mut(BLOCK).zip(y.chunks_mut(BLOCK)).enumerate() {
-                block(c, zc, yc);
+            let blocks = z.chunks_mut(BLOCK).zip(y.chunks_mut(BLOCK)).enumerate();
+            if NORMS {
+                for ((c, (zc, yc)), nc) in blocks.zip(nx2.chunks_mut(BLOCK)) {
+                    block(c, zc, yc, nc);
+                }
+            } else {
+                for (c, (zc, yc)) in blocks {
+                    block(c, zc, yc, &mut []);
+                }
             }
         } else {
             let rows = arena.n_rows().max(1);
             let grain = (FORWARD_GRAIN * rows / arena.n_slots().max(1) / BLOCK).max(2);
-            z.par_chunks_mut(BLOCK)
-                .zip(y.par_chunks_mut(BLOCK))
-                .enumerate()
-                .with_min_len(grain)
-                .for_each(|(c, (zc, yc))| block(c, zc, yc));
+            let blocks = z.par_chunks_mut(BLOCK).zip(y.par_chunks_mut(BLOCK));
+            if NORMS {
+                blocks
+                    .zip(nx2.par_chunks_mut(BLOCK))
+                    .enumerate()
+                    .with_min_len(grain)
+                    .for_each(|(c, ((zc, yc), nc))| block(c, zc, yc, nc));
+            } else {
+                blocks
+                    .enumerate()
+                    .with_min_len(grain)
+                    .for_each(|(c, (zc, yc))| block(c, zc, yc, &mut []));
+            }
         }
     }
 
-    /// Forward into the layer's own scratch buffers (used by learning steps).
+    /// Forward into the layer's own scratch buffers (used by learning steps), each row's Σx²
+    /// included: `apply_step(.., Norms::FromForward)` with the same input reads them.
     pub(crate) fn forward_scratch(&mut self, x: &[f32]) {
         let mut z = std::mem::take(&mut self.z);
         let mut y = std::mem::take(&mut self.y);
-        self.forward_into(x, &mut z, &mut y);
+        let mut nx2 = std::mem::take(&mut self.nx2);
+        self.forward_rows::<true>(x, &mut z, &mut y, &mut nx2);
         self.z = z;
         self.y = y;
+        self.nx2 = nx2;
     }
 
     /// One application of the rule with input `x` and the local error already in `self.e`; the
     /// rows to involve are in `self.involved`. `loss` is the step loss fed to the budget.
-    pub(crate) fn apply_step(&mut self, x: &[f32], loss: f64, cfg: &LearnConfig) {
+    /// `norms`: whether the rows' Σx² of the last `forward_scratch` belong to this `x`.
+    pub(crate) fn apply_step(&mut self, x: &[f32], loss: f64, cfg: &LearnConfig, norms: Norms) {
         let n_out = self.n_out();
         let expanding = self.budget.expanding;
         let mean_trace = if expanding {
@@ -537,6 +595,7 @@ impl Layer {
             trace: &self.error_trace,
             params: &params,
             cascade: cascade.as_ref(),
+            nx2: (norms == Norms::FromForward).then_some(&self.nx2[..]),
         };
         self.arena
             .par_blocks((&mut self.bias[..], &mut self.row_count[..]), |block| {
@@ -709,13 +768,17 @@ mod tests {
             if at > slots {
                 continue;
             }
-            let Some(got) = dot_block(&w, &pre, &starts, &x) else {
+            let Some((got, sq)) = dot_block::<true>(&w, &pre, &starts, &x) else {
                 return; // no AVX2 here: the block path is never taken
             };
+            let (plain, _) = dot_block::<false>(&w, &pre, &starts, &x).unwrap();
             for r in 0..BLOCK {
                 let a = starts[r];
                 let want = row_dot_scalar(&w[a..a + 16], &pre[a..a + 16], &x);
                 assert_eq!(got[r].to_bits(), want.to_bits(), "row {r}");
+                assert_eq!(plain[r].to_bits(), want.to_bits(), "row {r} without norms");
+                let want_sq = crate::rule::sum_of_squares(&pre[a..a + 16], &x);
+                assert_eq!(sq[r].to_bits(), want_sq.to_bits(), "Σx² of row {r}");
             }
         }
     }

@@ -1,7 +1,7 @@
 //! A stack of layers: hidden-layer signals, masks, replay, structural passes, contrastive steps.
 use crate::config::{LayerSpec, LearnConfig};
 use crate::error::{value_err, Result};
-use crate::layer::{Layer, Signal};
+use crate::layer::{Layer, Norms, Signal};
 use crate::readout::{squared_error, Readout};
 use crate::replay::Reservoir;
 use rand::{Rng, SeedableRng};
@@ -69,8 +69,28 @@ pub(crate) fn normal(rng: &mut ChaCha8Rng, std: f32) -> f32 {
     (std as f64 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
 }
 
+/// Where the first NaN or infinity of `v` is. Checked a chunk at a time with a branch-free
+/// fold the compiler vectorises (every sample of every call goes through here); the position
+/// is searched for only in a chunk that failed.
+pub(crate) fn first_non_finite(v: &[f32]) -> Option<usize> {
+    const CHUNK: usize = 64;
+    for (c, chunk) in v.chunks(CHUNK).enumerate() {
+        // A float is finite iff its exponent bits are not all ones.
+        let bad = chunk.iter().fold(0u32, |m, x| {
+            m | ((x.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32
+        });
+        if bad != 0 {
+            return chunk
+                .iter()
+                .position(|x| !x.is_finite())
+                .map(|k| c * CHUNK + k);
+        }
+    }
+    None
+}
+
 pub(crate) fn check_finite(name: &str, v: &[f32]) -> Result<()> {
-    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+    if let Some(k) = first_non_finite(v) {
         return value_err(format!(
             "{name} must be finite, but element {k} is {}",
             v[k]
@@ -560,7 +580,8 @@ impl Network {
             } else {
                 layer.error_energy()
             };
-            layer.apply_step(input, layer_loss, &self.config);
+            // The forward pass above ran on this input and no row changed since.
+            layer.apply_step(input, layer_loss, &self.config, Norms::FromForward);
         }
         self.counters.steps += 1;
         if self.config.restructure_every > 0
@@ -676,7 +697,7 @@ impl Network {
                 layer.e[j] = sign * p * y[j] * act.derivative(z[j], y[j]);
             }
             let loss = layer.error_energy();
-            layer.apply_step(x, loss, cfg);
+            layer.apply_step(x, loss, cfg, Norms::Sum);
         }
         self.counters.contrastive_steps += 1;
         self.last_goodness = (gp, gn);
@@ -826,5 +847,39 @@ impl Network {
             && self.counters == o.counters
             && self.reservoir == o.reservoir
             && self.readout.last_positive == o.readout.last_positive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_non_finite;
+
+    #[test]
+    fn first_non_finite_finds_the_first_bad_value_in_any_chunk() {
+        // Finite extremes are accepted: the largest float, the smallest subnormal, -0.
+        let mut v: Vec<f32> = (0..300)
+            .map(|k| match k % 4 {
+                0 => f32::MAX,
+                1 => -f32::from_bits(1),
+                2 => -0.0,
+                _ => k as f32,
+            })
+            .collect();
+        assert_eq!(first_non_finite(&v), None);
+        assert_eq!(first_non_finite(&[]), None);
+        for at in [0, 1, 63, 64, 65, 200, 299] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let keep = v[at];
+                v[at] = bad;
+                assert_eq!(first_non_finite(&v), Some(at), "{bad} at {at}");
+                // A second bad value later in the same or a later chunk does not win.
+                let later = (at + 7).min(299);
+                let keep_later = v[later];
+                v[later] = f32::NAN;
+                assert_eq!(first_non_finite(&v), Some(at));
+                v[later] = keep_later;
+                v[at] = keep;
+            }
+        }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! One row is a handful of passes over its slots, each a straight loop the compiler vectorises
 //! (no gathers after the first, no divisions per synapse, no branches on the selection):
-//! 1. gather the row's inputs once into a small buffer, sum `Σx²` on the way, and mark the
-//!    candidates (key 0; -1 for a non-candidate) while counting them;
+//! 1. gather the row's inputs once into a small buffer and mark the candidates (key 0; -1 for
+//!    a non-candidate) while counting them; `Σx²` comes from the forward pass of the same
+//!    input (`StepInputs::nx2`), or is summed on the way where there was none;
 //! 2. only when the quota leaves candidates out: the priority (`priority`) as an integer key
 //!    per candidate (its bit pattern);
 //! 3. selection as a threshold on those keys (`key >= thr` once tied slots past the quota are
@@ -452,6 +453,9 @@ pub struct StepInputs<'a> {
     pub trace: &'a [f32],
     pub params: &'a RuleParams,
     pub cascade: Option<&'a CascadeParams>,
+    /// Each row's `Σ_k x[pre[k]]²` (`sum_of_squares`), where the forward pass of this very
+    /// input computed it; `None` has the kernel sum it.
+    pub nx2: Option<&'a [f32]>,
 }
 
 /// Apply one step to every row of a block (`SynapseArena::par_blocks`): involved rows learn
@@ -483,11 +487,17 @@ fn learn_block_any<const AVX2: bool>(block: RowsMut<'_, StepSide<'_>>, s: &StepI
         params: &params,
         ..*s
     };
-    block.walk(&RowLearner::<AVX2>(&s, params.plan()));
+    // Two row loops: in the cascade's, the row view goes by reference to an out-of-line
+    // step, so it lives in memory; the usual loop never lets it escape, and the view stays
+    // a handful of registers (in one shared loop it was stored and reloaded on every row).
+    match s.cascade {
+        Some(cp) => block.walk(&CascadeLearner(&s, cp)),
+        None => block.walk(&RowLearner::<AVX2>(&s, params.plan())),
+    }
 }
 
-/// One involved row learns (`learn_row`, then the cascade step); the others count 0.
-/// `AVX2` as in `learn_block_any`.
+/// One involved row learns (the kernel inline); the others count 0. `AVX2` as in
+/// `learn_block_any`.
 struct RowLearner<'a, const AVX2: bool>(&'a StepInputs<'a>, RowPlan<'a>);
 
 impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_, AVX2> {
@@ -496,16 +506,26 @@ impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_
         let s = self.0;
         *count = if !s.involved[j] {
             0
-        } else if let Some(cp) = s.cascade {
-            // The cascade step takes the row view by reference, so in this mode the view is
-            // built in memory (a copy of its own, so the usual branch keeps it in registers)
-            // and the kernel is called per row.
-            let mut own = row;
-            let n = learn_row(&mut own, s.x, s.e[j], bias, s.trace[j], s.params);
-            crate::cascade::step_row(&mut own, cp);
-            n
         } else {
-            learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], self.1)
+            let nx2 = s.nx2.map(|n| n[j]);
+            learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], nx2, self.1)
+        };
+    }
+}
+
+/// In cascade mode: one involved row learns (`learn_row`), then takes the cascade step.
+struct CascadeLearner<'a>(&'a StepInputs<'a>, &'a CascadeParams);
+
+impl<'b> RowStep<(&'b mut f32, &'b mut u32)> for CascadeLearner<'_> {
+    #[inline(always)]
+    fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
+        let s = self.0;
+        *count = if !s.involved[j] {
+            0
+        } else {
+            let n = learn_row(&mut row, s.x, s.e[j], bias, s.trace[j], s.params);
+            crate::cascade::step_row(&mut row, self.1);
+            n
         };
     }
 }
@@ -521,7 +541,7 @@ fn learn_row_base(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
-    learn_row_any::<false>(row, x, e, bias, trace, p.plan())
+    learn_row_any::<false>(row, x, e, bias, trace, None, p.plan())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -534,10 +554,12 @@ unsafe fn learn_row_avx2(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
-    learn_row_any::<true>(row, x, e, bias, trace, p.plan())
+    learn_row_any::<true>(row, x, e, bias, trace, None, p.plan())
 }
 
 /// `AVX2`: called from `learn_row_avx2` (the CPU has AVX2), so the kernel may use it directly.
+/// `nx2`: the row's Σx² where the forward pass computed it.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn learn_row_any<const AVX2: bool>(
     row: &mut RowMut<'_>,
@@ -545,6 +567,7 @@ fn learn_row_any<const AVX2: bool>(
     e: f32,
     bias: &mut f32,
     trace: f32,
+    nx2: Option<f32>,
     plan: RowPlan<'_>,
 ) -> u32 {
     let n = row.live();
@@ -552,7 +575,18 @@ fn learn_row_any<const AVX2: bool>(
         // The common row (fan_in 16): a length the compiler knows, so every pass is a few
         // whole vectors with no remainder loop.
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
-        kernel::<AVX2>(row, x, e, bias, trace, plan, &mut xs, &mut key, &mut [])
+        kernel::<AVX2>(
+            row,
+            x,
+            e,
+            bias,
+            trace,
+            nx2,
+            plan,
+            &mut xs,
+            &mut key,
+            &mut [],
+        )
     } else if n < RANK_ROW {
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
         kernel::<AVX2>(
@@ -561,6 +595,7 @@ fn learn_row_any<const AVX2: bool>(
             e,
             bias,
             trace,
+            nx2,
             plan,
             &mut xs[..n],
             &mut key[..n],
@@ -575,13 +610,18 @@ fn learn_row_any<const AVX2: bool>(
             e,
             bias,
             trace,
+            nx2,
             plan,
             &mut xs[..n],
             &mut key[..n],
             &mut wide[..n],
         )
     } else {
-        SCRATCH.with(|cell| {
+        // The closure goes to an out-of-line call: it gets a view of its own and copies of
+        // the arguments (`move`), so neither `row` nor any argument has its address taken —
+        // which would keep them in memory on every row, the usual paths included.
+        let own = &mut row.reborrow();
+        SCRATCH.with(move |cell| {
             let s = &mut *cell.borrow_mut();
             if s.xs.len() < n {
                 s.xs.resize(n, 0.0);
@@ -589,11 +629,12 @@ fn learn_row_any<const AVX2: bool>(
                 s.wide.resize(n, 0);
             }
             kernel::<AVX2>(
-                row,
+                own,
                 x,
                 e,
                 bias,
                 trace,
+                nx2,
                 plan,
                 &mut s.xs[..n],
                 &mut s.key[..n],
@@ -623,10 +664,29 @@ fn step_factor(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
 // The passes take every column as its own slice argument: arguments are known not to alias,
 // which lets the compiler vectorise each loop without run-time overlap checks per row.
 
-/// Pass 1: gather the row's inputs once; Σx² in storage order (the reference sums the same
-/// way); candidates (`a = |e·x| > 0`) get key 0, the rest -1. Returns (Σx², |C|).
+/// A row's `Σ_k x[pre[k]]²`, summed first to last in f32 (the order the reference sums in):
+/// the one definition every Σx² of the engine has the bits of.
+pub fn sum_of_squares(pre: &[u32], x: &[f32]) -> f32 {
+    let last = x.len().saturating_sub(1);
+    let mut nx2 = 0.0f32;
+    for &i in pre {
+        // Indices are below n_in (an arena invariant); the `min` only drops the bounds check.
+        let v = x[(i as usize).min(last)];
+        nx2 += v * v;
+    }
+    nx2
+}
+
+/// Pass 1: gather the row's inputs once; with `SUM` Σx² on the way (as `sum_of_squares`; 0
+/// without); candidates (`a = |e·x| > 0`) get key 0, the rest -1. Returns (Σx², |C|).
 #[inline(always)]
-fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> (f32, usize) {
+fn gather<const SUM: bool>(
+    pre: &[u32],
+    x: &[f32],
+    e: f32,
+    xs: &mut [f32],
+    key: &mut [i32],
+) -> (f32, usize) {
     let n = xs.len();
     let (pre, key) = (&pre[..n], &mut key[..n]);
     let last = x.len().saturating_sub(1);
@@ -635,7 +695,9 @@ fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> (f
         // Indices are below n_in (an arena invariant); the `min` only drops the bounds check.
         let v = x[(pre[k] as usize).min(last)];
         xs[k] = v;
-        nx2 += v * v;
+        if SUM {
+            nx2 += v * v;
+        }
     }
     let mut nc = 0u32;
     for k in 0..n {
@@ -647,9 +709,9 @@ fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> (f
 }
 
 /// Pass 1 for a row: `gather16_avx2` for rows of 16 when the kernel runs with AVX2, else
-/// `gather` — the same values, Σx² summed in the same order.
+/// `gather` — the same values, Σx² (with `SUM`) summed in the same order.
 #[inline(always)]
-fn gather_row<const AVX2: bool>(
+fn gather_row<const AVX2: bool, const SUM: bool>(
     pre: &[u32],
     x: &[f32],
     e: f32,
@@ -666,9 +728,9 @@ fn gather_row<const AVX2: bool>(
     {
         // SAFETY: `AVX2` is true only under `learn_row_avx2` (the CPU has AVX2); the lengths
         // are checked just above.
-        return unsafe { gather16_avx2(pre, x, e, xs, key) };
+        return unsafe { gather16_avx2::<SUM>(pre, x, e, xs, key) };
     }
-    gather(pre, x, e, xs, key)
+    gather::<SUM>(pre, x, e, xs, key)
 }
 
 /// `BITS_SET[m]`: the number of set bits of the byte `m`.
@@ -684,12 +746,13 @@ const BITS_SET: [u8; 256] = {
 };
 
 /// `gather` for a row of 16: two 8-lane gathers instead of 16 loads, the squares and the
-/// candidate marks in vector lanes; only Σx² stays a scalar chain, in storage order.
+/// candidate marks in vector lanes; only Σx² (with `SUM`) stays a scalar chain, in storage
+/// order.
 /// Caller: AVX2 present; `pre`, `xs`, `key` hold at least 16, `x` 1 to 2^31 - 1 entries.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn gather16_avx2(
+unsafe fn gather16_avx2<const SUM: bool>(
     pre: &[u32],
     x: &[f32],
     e: f32,
@@ -708,7 +771,9 @@ unsafe fn gather16_avx2(
             let at = 8 * h;
             let v = crate::simd::gather8(x, pre, at);
             _mm256_storeu_ps(xs.as_mut_ptr().add(at), v);
-            _mm256_storeu_ps(sq.as_mut_ptr().add(at), _mm256_mul_ps(v, v));
+            if SUM {
+                _mm256_storeu_ps(sq.as_mut_ptr().add(at), _mm256_mul_ps(v, v));
+            }
             // Candidate: |e·x| > 0 (false for NaN, as in `gather`); key 0, else -1.
             let a = _mm256_andnot_ps(sign, _mm256_mul_ps(ev, v));
             let cand = _mm256_cmp_ps::<_CMP_GT_OQ>(a, _mm256_setzero_ps());
@@ -717,8 +782,10 @@ unsafe fn gather16_avx2(
             marks |= (_mm256_movemask_ps(cand) as u32) << at;
         }
         let mut nx2 = 0.0f32;
-        for &v in &sq {
-            nx2 += v;
+        if SUM {
+            for &v in &sq {
+                nx2 += v;
+            }
         }
         // Two table lookups: without the POPCNT feature `count_ones` is a dozen instructions.
         let nc = BITS_SET[(marks & 0xff) as usize] + BITS_SET[(marks >> 8) as usize];
@@ -903,6 +970,7 @@ fn kernel<const AVX2: bool>(
     e: f32,
     bias: &mut f32,
     trace: f32,
+    nx2: Option<f32>,
     plan: RowPlan<'_>,
     xs: &mut [f32],
     key: &mut [i32],
@@ -926,7 +994,10 @@ fn kernel<const AVX2: bool>(
     // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
     let (nx2, nc) = if e != 0.0 {
-        gather_row::<AVX2>(&pre[..n], x, e, xs, key)
+        match nx2 {
+            Some(nx2) => (nx2, gather_row::<AVX2, false>(&pre[..n], x, e, xs, key).1),
+            None => gather_row::<AVX2, true>(&pre[..n], x, e, xs, key),
+        }
     } else {
         (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
     };
@@ -1446,6 +1517,15 @@ mod tests {
                 trace: &trace,
                 params: &p,
                 cascade: None,
+                nx2: None,
+            };
+            // Σx² as the forward pass hands it over: the kernel must give the same bits.
+            let norms: Vec<f32> = (0..n_rows)
+                .map(|j| sum_of_squares(&base.pre()[base.live(j)], &x))
+                .collect();
+            let with_norms = StepInputs {
+                nx2: Some(&norms),
+                ..inputs
             };
             let run = |how: u8| {
                 let mut a = base.clone();
@@ -1461,14 +1541,16 @@ mod tests {
                         };
                     }),
                     1 => a.par_blocks(side, |blk| learn_block_any::<false>(blk, &inputs)),
-                    _ => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
+                    2 => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
+                    3 => a.par_blocks(side, |blk| learn_block_any::<false>(blk, &with_norms)),
+                    _ => a.par_blocks(side, |blk| learn_block(blk, &with_norms)),
                 }
                 (a, bias, count)
             };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let (want, wb, wc) = run(0);
             assert!(wc.iter().any(|&c| c > 0) && wc.contains(&0));
-            for how in [1u8, 2] {
+            for how in [1u8, 2, 3, 4] {
                 let (got, gb, gc) = run(how);
                 let (w, g) = (want.columns(), got.columns());
                 for (u, v) in [

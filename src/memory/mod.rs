@@ -230,7 +230,7 @@ fn normalise(v: &mut [f32]) {
 }
 
 pub(crate) fn check_finite(what: &str, v: &[f32], dim: usize) -> Result<()> {
-    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+    if let Some(k) = crate::network::first_non_finite(v) {
         return value_err(format!(
             "{what} must be finite, but row {} column {} is {}",
             k / dim,
