@@ -553,12 +553,18 @@ impl Layer {
     }
 
     /// Forward into the layer's own scratch buffers (used by learning steps), each row's Σx²
-    /// included: `apply_step(.., Norms::FromForward)` with the same input reads them.
+    /// included where the layer learns online: `apply_step(.., Norms::FromForward)` with the
+    /// same input reads them.
     pub(crate) fn forward_scratch(&mut self, x: &[f32]) {
         let mut z = std::mem::take(&mut self.z);
         let mut y = std::mem::take(&mut self.y);
         let mut nx2 = std::mem::take(&mut self.nx2);
-        self.forward_rows::<true>(x, &mut z, &mut y, &mut nx2);
+        if self.learns_online() {
+            self.forward_rows::<true>(x, &mut z, &mut y, &mut nx2);
+        } else {
+            // No step follows on this layer (frozen, or target-free): no Σx² to hand over.
+            self.forward_rows::<false>(x, &mut z, &mut y, &mut []);
+        }
         self.z = z;
         self.y = y;
         self.nx2 = nx2;
