@@ -570,52 +570,26 @@ fn learn_row_any<const AVX2: bool>(
     nx2: Option<f32>,
     plan: RowPlan<'_>,
 ) -> u32 {
+    let inp = RowIn {
+        x,
+        e,
+        trace,
+        nx2,
+        plan,
+    };
     let n = row.live();
     if n == RANK_ROW {
         // The common row (fan_in 16): a length the compiler knows, so every pass is a few
         // whole vectors with no remainder loop.
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
-        kernel::<AVX2>(
-            row,
-            x,
-            e,
-            bias,
-            trace,
-            nx2,
-            plan,
-            &mut xs,
-            &mut key,
-            &mut [],
-        )
+        kernel::<AVX2>(row, bias, inp, &mut xs, &mut key, &mut [])
     } else if n < RANK_ROW {
         let (mut xs, mut key) = ([0.0f32; RANK_ROW], [0i32; RANK_ROW]);
-        kernel::<AVX2>(
-            row,
-            x,
-            e,
-            bias,
-            trace,
-            nx2,
-            plan,
-            &mut xs[..n],
-            &mut key[..n],
-            &mut [],
-        )
+        kernel::<AVX2>(row, bias, inp, &mut xs[..n], &mut key[..n], &mut [])
     } else if n <= STACK_ROW {
         let (mut xs, mut key, mut wide) =
             ([0.0f32; STACK_ROW], [0i32; STACK_ROW], [0u64; STACK_ROW]);
-        kernel::<AVX2>(
-            row,
-            x,
-            e,
-            bias,
-            trace,
-            nx2,
-            plan,
-            &mut xs[..n],
-            &mut key[..n],
-            &mut wide[..n],
-        )
+        kernel::<AVX2>(row, bias, inp, &mut xs[..n], &mut key[..n], &mut wide[..n])
     } else {
         // The closure goes to an out-of-line call: it gets a view of its own and copies of
         // the arguments (`move`), so neither `row` nor any argument has its address taken —
@@ -628,20 +602,21 @@ fn learn_row_any<const AVX2: bool>(
                 s.key.resize(n, 0);
                 s.wide.resize(n, 0);
             }
-            kernel::<AVX2>(
-                own,
-                x,
-                e,
-                bias,
-                trace,
-                nx2,
-                plan,
-                &mut s.xs[..n],
-                &mut s.key[..n],
-                &mut s.wide[..n],
-            )
+            let (xs, key, wide) = (&mut s.xs[..n], &mut s.key[..n], &mut s.wide[..n]);
+            kernel::<AVX2>(own, bias, inp, xs, key, wide)
         })
     }
+}
+
+/// What the kernel reads for one row besides its synapses: the input, the row's local error,
+/// its error trace, its Σx² where the forward pass computed it, and the block's plan.
+#[derive(Clone, Copy)]
+struct RowIn<'a> {
+    x: &'a [f32],
+    e: f32,
+    trace: f32,
+    nx2: Option<f32>,
+    plan: RowPlan<'a>,
 }
 
 /// The pheromone factor `g = (1 + κ_s s + κ_l l) / (1 + κ_s + κ_l)`, the division replaced by
@@ -962,20 +937,22 @@ fn evaporate(p: &RuleParams, short: &mut [f32], long: &mut [f32]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn kernel<const AVX2: bool>(
     row: &mut RowMut<'_>,
-    x: &[f32],
-    e: f32,
     bias: &mut f32,
-    trace: f32,
-    nx2: Option<f32>,
-    plan: RowPlan<'_>,
+    inp: RowIn<'_>,
     xs: &mut [f32],
     key: &mut [i32],
     wide: &mut [u64],
 ) -> u32 {
+    let RowIn {
+        x,
+        e,
+        trace,
+        nx2,
+        plan,
+    } = inp;
     let n = xs.len();
     let p = plan.p;
     let inv_norm = 1.0 / (1.0 + p.kappa_short + p.kappa_long);
