@@ -243,7 +243,7 @@ unsafe fn row_dot_avx2(w: &[f32], pre: &[u32], x: &[f32]) -> f32 {
 }
 
 /// Rows per block of the forward pass: eight rows of exactly `BLOCK_ROW` live synapses go
-/// through `dot_block` together.
+/// through `dot_block_avx2` together.
 const BLOCK: usize = 8;
 const BLOCK_ROW: usize = 16;
 
@@ -253,34 +253,8 @@ const BLOCK_ROW: usize = 16;
 /// sum is a chain of 16 dependent adds and the products are formed and then taken apart lane
 /// by lane; here the products of the eight rows are formed 8 at a time (as in `row_dot_avx2`),
 /// the 8x8 blocks transposed in registers, and the eight chains advance together in one
-/// vector: one vector add per synapse position instead of eight scalar ones per chunk. `None`
-/// where AVX2 is missing (the caller then goes row by row).
-#[inline]
-fn dot_block<const NORMS: bool>(
-    weight: &[f32],
-    pre: &[u32],
-    starts: &[usize; BLOCK],
-    x: &[f32],
-) -> Option<([f32; BLOCK], [f32; BLOCK])> {
-    #[cfg(target_arch = "x86_64")]
-    if !x.is_empty()
-        && x.len() <= i32::MAX as usize
-        && starts
-            .iter()
-            .fold(0, |m, &a| m.max(a))
-            .saturating_add(BLOCK_ROW)
-            <= weight.len().min(pre.len())
-        && std::arch::is_x86_feature_detected!("avx2")
-    {
-        // SAFETY: AVX2 is present; every row's 16 slots lie inside `weight` and `pre` (the
-        // largest start plus 16 is checked above) and gathered indices are clamped into `x`
-        // (see `row_dot_avx2`).
-        return Some(unsafe { dot_block_avx2::<NORMS>(weight, pre, starts, x) });
-    }
-    let _ = (weight, pre, starts, x);
-    None
-}
-
+/// vector: one vector add per synapse position instead of eight scalar ones per chunk.
+///
 /// Caller: AVX2 present, `x` non-empty with fewer than 2^31 entries, each `starts[r] + 16`
 /// within `weight` and `pre`.
 #[cfg(target_arch = "x86_64")]
@@ -472,8 +446,72 @@ impl Layer {
     /// `forward_into`, and with `NORMS` also each row's `Σ_k x[pre[k]]²` into `nx2` (summed
     /// first to last, as the rule's kernel would: the same bits), so a learn step that follows
     /// with the same input need not gather and square the row's inputs a second time.
+    ///
+    /// Rows go in spans of whole blocks, one span per rayon task (or one span for a small
+    /// layer), and each span is one call compiled for AVX2 where the CPU has it: one feature
+    /// check per span, and the block loop, the eight-row dot products and the activation
+    /// inline in it.
     fn forward_rows<const NORMS: bool>(
         &self,
+        x: &[f32],
+        z: &mut [f32],
+        y: &mut [f32],
+        nx2: &mut [f32],
+    ) {
+        let arena = &self.arena;
+        let span = |first: usize, zc: &mut [f32], yc: &mut [f32], nc: &mut [f32]| {
+            #[cfg(target_arch = "x86_64")]
+            if !x.is_empty()
+                && x.len() <= i32::MAX as usize
+                && std::arch::is_x86_feature_detected!("avx2")
+            {
+                // SAFETY: AVX2 is present; `x` is non-empty with fewer than 2^31 entries, as
+                // the eight-row block needs (`dot_block_avx2`).
+                return unsafe { self.forward_span_avx2::<NORMS>(first, x, zc, yc, nc) };
+            }
+            self.forward_span::<NORMS, false>(first, x, zc, yc, nc)
+        };
+        if arena.n_slots() <= crate::pool::INLINE_SLOTS {
+            span(0, z, y, nx2);
+            return;
+        }
+        let rows = arena.n_rows().max(1);
+        let per_task = BLOCK * (FORWARD_GRAIN * rows / arena.n_slots().max(1) / BLOCK).max(2);
+        let spans = z.par_chunks_mut(per_task).zip(y.par_chunks_mut(per_task));
+        if NORMS {
+            spans
+                .zip(nx2.par_chunks_mut(per_task))
+                .enumerate()
+                .for_each(|(c, ((zc, yc), nc))| span(c * per_task, zc, yc, nc));
+        } else {
+            spans
+                .enumerate()
+                .for_each(|(c, (zc, yc))| span(c * per_task, zc, yc, &mut []));
+        }
+    }
+
+    /// `forward_span` compiled for AVX2. Caller: AVX2 present, `x` non-empty with fewer than
+    /// 2^31 entries.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn forward_span_avx2<const NORMS: bool>(
+        &self,
+        first: usize,
+        x: &[f32],
+        z: &mut [f32],
+        y: &mut [f32],
+        nx2: &mut [f32],
+    ) {
+        self.forward_span::<NORMS, true>(first, x, z, y, nx2)
+    }
+
+    /// Rows `first ..` (as many as `z` holds, `first` a multiple of `BLOCK`) into `z`, `y`, and
+    /// with `NORMS` their Σx² into `nx2`: block by block, a whole block of eight 16-synapse rows
+    /// at once where `AVX2` (only under `forward_span_avx2`), else row by row.
+    #[inline(always)]
+    fn forward_span<const NORMS: bool, const AVX2: bool>(
+        &self,
+        first: usize,
         x: &[f32],
         z: &mut [f32],
         y: &mut [f32],
@@ -483,24 +521,33 @@ impl Layer {
         let arena = &self.arena;
         let bias = &self.bias;
         let (weight, pre) = (arena.weight(), arena.pre());
-        // Rows `BLOCK·c ..` into `zc`, `yc` (one block, the last one possibly short), and with
-        // `NORMS` their Σx² into `nc`.
-        let block = |c: usize, zc: &mut [f32], yc: &mut [f32], nc: &mut [f32]| {
-            let j0 = c * BLOCK;
+        let blocks = z.chunks_mut(BLOCK).zip(y.chunks_mut(BLOCK)).enumerate();
+        for (c, (zc, yc)) in blocks {
+            let j0 = first + c * BLOCK;
             let n = zc.len();
-            if n == BLOCK {
+            let nc: &mut [f32] = if NORMS {
+                &mut nx2[c * BLOCK..c * BLOCK + n]
+            } else {
+                &mut []
+            };
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 && n == BLOCK {
                 let (start, len) = arena.row_spans(j0..j0 + BLOCK);
                 let (start, len) = (&start[..BLOCK], &len[..BLOCK]);
                 let full = len.iter().fold(true, |f, &l| f & (l as usize == BLOCK_ROW));
                 let starts: [usize; BLOCK] = std::array::from_fn(|r| start[r]);
-                let dots = if full {
-                    dot_block::<NORMS>(weight, pre, &starts, x)
-                } else {
-                    None
-                };
-                if let Some((d, sq)) = dots {
-                    // A whole block: z and y as two short loops over fixed lengths, the
-                    // activation's match made once.
+                let fits = starts
+                    .iter()
+                    .fold(0, |m, &a| m.max(a))
+                    .saturating_add(BLOCK_ROW)
+                    <= weight.len().min(pre.len());
+                if full && fits {
+                    // SAFETY: `AVX2` is true only under `forward_span_avx2` (AVX2 present, `x`
+                    // as `dot_block_avx2` needs it); every row's 16 slots lie inside `weight`
+                    // and `pre` (checked just above).
+                    let (d, sq) = unsafe { dot_block_avx2::<NORMS>(weight, pre, &starts, x) };
+                    // z and y as two short loops over fixed lengths, the activation's match
+                    // made once.
                     let (b, zb) = (&bias[j0..j0 + BLOCK], &mut zc[..BLOCK]);
                     for r in 0..BLOCK {
                         zb[r] = b[r] + d[r];
@@ -509,7 +556,7 @@ impl Layer {
                     if NORMS {
                         nc[..BLOCK].copy_from_slice(&sq);
                     }
-                    return;
+                    continue;
                 }
             }
             for r in 0..n {
@@ -520,34 +567,6 @@ impl Layer {
                 if NORMS {
                     nc[r] = crate::rule::sum_of_squares(&pre[live], x);
                 }
-            }
-        };
-        if arena.n_slots() <= crate::pool::INLINE_SLOTS {
-            let blocks = z.chunks_mut(BLOCK).zip(y.chunks_mut(BLOCK)).enumerate();
-            if NORMS {
-                for ((c, (zc, yc)), nc) in blocks.zip(nx2.chunks_mut(BLOCK)) {
-                    block(c, zc, yc, nc);
-                }
-            } else {
-                for (c, (zc, yc)) in blocks {
-                    block(c, zc, yc, &mut []);
-                }
-            }
-        } else {
-            let rows = arena.n_rows().max(1);
-            let grain = (FORWARD_GRAIN * rows / arena.n_slots().max(1) / BLOCK).max(2);
-            let blocks = z.par_chunks_mut(BLOCK).zip(y.par_chunks_mut(BLOCK));
-            if NORMS {
-                blocks
-                    .zip(nx2.par_chunks_mut(BLOCK))
-                    .enumerate()
-                    .with_min_len(grain)
-                    .for_each(|(c, ((zc, yc), nc))| block(c, zc, yc, nc));
-            } else {
-                blocks
-                    .enumerate()
-                    .with_min_len(grain)
-                    .for_each(|(c, (zc, yc))| block(c, zc, yc, &mut []));
             }
         }
     }
@@ -741,8 +760,12 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn block_of_eight_rows_gives_each_row_dot_bit_for_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return; // no AVX2 here: the block path is never taken
+        }
         let mut s = 0x2545_f491u32;
         let mut next = move || {
             s ^= s << 13;
@@ -774,10 +797,10 @@ mod tests {
             if at > slots {
                 continue;
             }
-            let Some((got, sq)) = dot_block::<true>(&w, &pre, &starts, &x) else {
-                return; // no AVX2 here: the block path is never taken
-            };
-            let (plain, _) = dot_block::<false>(&w, &pre, &starts, &x).unwrap();
+            // SAFETY: AVX2 is present (checked above); `x` has 500 entries; every row's 16
+            // slots lie inside `w` and `pre` (`at <= slots`).
+            let (got, sq) = unsafe { dot_block_avx2::<true>(&w, &pre, &starts, &x) };
+            let (plain, _) = unsafe { dot_block_avx2::<false>(&w, &pre, &starts, &x) };
             for r in 0..BLOCK {
                 let a = starts[r];
                 let want = row_dot_scalar(&w[a..a + 16], &pre[a..a + 16], &x);
@@ -785,6 +808,57 @@ mod tests {
                 assert_eq!(plain[r].to_bits(), want.to_bits(), "row {r} without norms");
                 let want_sq = crate::rule::sum_of_squares(&pre[a..a + 16], &x);
                 assert_eq!(sq[r].to_bits(), want_sq.to_bits(), "Σx² of row {r}");
+            }
+        }
+    }
+
+    /// The forward pass of a learning step, small (inline) and large (rayon spans), with rows
+    /// of 16 live synapses and rows of other lengths: z and y as `forward_into` gives them and
+    /// each row's Σx² with `rule::sum_of_squares`' bits.
+    #[test]
+    fn forward_scratch_hands_over_each_rows_sum_of_squares() {
+        let mut s = 0x1234_5677u32;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        for (side, fan_in) in [(8usize, 16usize), (40, 16), (40, 9), (8, 30)] {
+            let n = side * side;
+            let mut spec = LayerSpec::new(n, n);
+            spec.dims = 2;
+            spec.radius = 2.5 / side as f64;
+            spec.fan_in = Some(fan_in);
+            let mut layer = Layer::new(spec, Signal::Output, &LearnConfig::default(), || {
+                (next() % 2001) as f32 / 1000.0 - 1.0
+            })
+            .unwrap();
+            // Drop one synapse from every 11th row: blocks with a short row go row by row, the
+            // others (most) as whole blocks.
+            layer.arena.par_rows((), |j, row, ()| {
+                if j % 11 == 0 {
+                    *row.len = row.len.saturating_sub(1);
+                }
+            });
+            let x: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i % 7 == 0 {
+                        0.0
+                    } else {
+                        (next() % 2001) as f32 / 100.0 - 10.0
+                    }
+                })
+                .collect();
+            let (mut z, mut y) = (vec![0.0; n], vec![0.0; n]);
+            layer.forward_into(&x, &mut z, &mut y);
+            layer.forward_scratch(&x);
+            let bits = |v: &[f32]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&layer.z), bits(&z), "side {side} fan_in {fan_in}");
+            assert_eq!(bits(&layer.y), bits(&y));
+            for j in 0..n {
+                let want = crate::rule::sum_of_squares(&layer.arena.pre()[layer.arena.live(j)], &x);
+                assert_eq!(layer.nx2[j].to_bits(), want.to_bits(), "row {j}");
             }
         }
     }
