@@ -384,23 +384,25 @@ impl Network {
         check_finite("x", x)?;
         self.check_mask(mask, n)?;
         let n_out = self.n_out();
+        let last = self.layers.len() - 1;
         let mut out = vec![0.0f32; n * n_out];
-        let mut bufs: Vec<(Vec<f32>, Vec<f32>)> = self
-            .layers
+        // Scratch for every layer's z, and for the y of all but the last, which goes straight
+        // into `out`: at 10M synapses each buffer is megabytes, and a fresh one costs its page
+        // faults and writes on every call.
+        let mut z: Vec<Vec<f32>> = self.layers.iter().map(|l| vec![0.0; l.n_out()]).collect();
+        let mut y: Vec<Vec<f32>> = self.layers[..last]
             .iter()
-            .map(|l| (vec![0.0; l.n_out()], vec![0.0; l.n_out()]))
+            .map(|l| vec![0.0; l.n_out()])
             .collect();
         for s in 0..n {
             let xs = &x[s * self.n_in()..(s + 1) * self.n_in()];
-            for l in 0..self.layers.len() {
-                let (done, rest) = bufs.split_at_mut(l);
-                let input: &[f32] = if l == 0 { xs } else { &done[l - 1].1 };
-                let (z, y) = &mut rest[0];
-                self.layers[l].forward_into(input, z, y);
-            }
-            let y = &bufs.last().unwrap().1;
             let dst = &mut out[s * n_out..(s + 1) * n_out];
-            dst.copy_from_slice(y);
+            for l in 0..=last {
+                let (done, rest) = y.split_at_mut(l);
+                let input: &[f32] = if l == 0 { xs } else { &done[l - 1] };
+                let to: &mut [f32] = if l == last { &mut *dst } else { &mut rest[0] };
+                self.layers[l].forward_into(input, &mut z[l], to);
+            }
             if let Some(m) = self.mask_of(mask, s) {
                 dst.iter_mut()
                     .zip(m)

@@ -258,7 +258,7 @@ impl Engine {
             crate::network::check_finite("x", xs).map(|_| self.read().slots().max(1))
         })??;
         let step = (PREDICT_SLICE_WORK / per_sample).max(1);
-        let mut out = Vec::with_capacity(n * n_out);
+        let mut out = Vec::with_capacity(if step >= n { 0 } else { n * n_out });
         let mut s = 0;
         while s < n {
             let e = (s + step).min(n);
@@ -276,7 +276,11 @@ impl Engine {
                     net.predict(&xs[s * n_in..e * n_in], e - s, m)
                 })
             })??;
-            out.extend_from_slice(&part);
+            if s == 0 && e == n {
+                out = part; // one slice: the engine's buffer is the answer, no copy
+            } else {
+                out.extend_from_slice(&part);
+            }
             s = e;
             if s < n {
                 py.check_signals()?;
