@@ -9,7 +9,7 @@
 //! 2. only when the quota leaves candidates out: the priority (`priority`) as an integer key
 //!    per candidate (its bit pattern);
 //! 3. selection as a threshold on those keys (`key >= thr` once tied slots past the quota are
-//!    dropped) — no selection at all when the quota takes every candidate, ranks counted in
+//!    dropped) — no selection at all when the quota takes every candidate, keys above counted in
 //!    vector lanes for short rows, `select_nth` only for long rows with a real budget;
 //! 4. one masked update pass (step, pull, clip) that also finds the largest selected
 //!    co-activity;
@@ -152,23 +152,9 @@ impl RowPlan<'_> {
     }
 }
 
-/// Rows this short pick their quota by counting ranks in 16 vector lanes: branch-free, cheaper
-/// than any sort at this size.
+/// Rows this short pick their quota by counting, in 16 vector lanes, the keys above each one:
+/// branch-free, cheaper than any sort at this size.
 const RANK_ROW: usize = 16;
-/// `LATER[m][k] = 1` iff slot `k` comes after slot `m` (`select_short`'s tie break).
-const LATER: [[i32; RANK_ROW]; RANK_ROW] = {
-    let mut t = [[0i32; RANK_ROW]; RANK_ROW];
-    let mut m = 0;
-    while m < RANK_ROW {
-        let mut k = m + 1;
-        while k < RANK_ROW {
-            t[m][k] = 1;
-            k += 1;
-        }
-        m += 1;
-    }
-    t
-};
 /// Rows up to this long keep their scratch on the stack; longer ones use a per-thread buffer.
 const STACK_ROW: usize = 64;
 
@@ -234,17 +220,6 @@ pub fn quota(
     (if (t as f64) < k { t + 1 } else { t }).clamp(1, n_candidates)
 }
 
-/// Σ x_i² over the row's live synapses, in storage order.
-#[inline]
-pub fn input_energy(pre: &[u32], x: &[f32]) -> f32 {
-    let mut acc = 0.0f32;
-    for &i in pre {
-        let v = x[i as usize];
-        acc += v * v;
-    }
-    acc
-}
-
 /// The `quota` best candidates by (key descending, slot ascending) as the key of the last one
 /// taken (`thr`) and the slot just past it (`tie_end`): slot `k` is picked iff
 /// `key[k] > thr || (key[k] == thr && k < tie_end)`.
@@ -269,78 +244,130 @@ impl Cut {
     }
 }
 
-/// Selection for short rows without sorting: every slot's rank (how many slots come before it
-/// by key, then by lower slot) is counted in 16 vertical lanes — per slot `m` one broadcast,
-/// an add and a compare, no branches, no horizontal sums — and slots ranked below the quota
-/// keep their key, the rest get -1. Returns the threshold (0) that `key >= thr` then reads.
-///
-/// Slot `m` comes before slot `k` iff `key[m] > key[k]`, or `key[m] == key[k]` and `m < k`;
-/// for integer keys below `i32::MAX` that is `key[m] + [m < k] > key[k]` (keys are priority
-/// bits, at most those of +inf, or -1), one compare instead of three.
+/// Selection for short rows without sorting. The quota's best slots are those by key
+/// descending, then slot ascending. Per slot, how many keys lie strictly above its own is
+/// counted in 16 vertical lanes (`counts_above`: per slot `m` one broadcast, a compare and a
+/// subtract, no branches, no horizontal sums). A slot with fewer than `quota` keys above it has
+/// a key at least the quota-th best one, `v*`; when exactly `quota` slots qualify they are the
+/// selection. Otherwise keys equal to `v*` straddle the quota — they are the slots with the
+/// largest qualifying count, `c*` (as many keys lie above `v*`) — and only the first
+/// `quota − c*` of them by slot stay. Selected slots keep their key, the rest get -1. Returns
+/// the threshold (0) that `key >= thr` then reads. Caller: `quota` below the number of
+/// candidates (keys >= 0), so `v*` is a candidate's key and every -1 drops out.
 #[inline(always)]
 fn select_short<const AVX2: bool>(key: &mut [i32], quota: usize) -> i32 {
     let n = key.len();
     let mut k16 = [-1i32; RANK_ROW];
     k16[..n].copy_from_slice(key);
-    let mut rank = [0i32; RANK_ROW];
-    ranks::<AVX2>(&k16, n, &LATER, &mut rank);
+    let mut above = [0i32; RANK_ROW];
     let q = quota as i32;
-    for k in 0..RANK_ROW {
-        k16[k] = if rank[k] < q { k16[k] } else { -1 };
+    if !keep_above::<AVX2>(&mut k16, n, q, &mut above) {
+        // A tie at `v*` crosses the quota (rare with real-valued priorities): keep the slots
+        // above `v*` and the first `q − c*` of those at it.
+        let c_star = above.iter().filter(|&&a| a < q).max().copied().unwrap_or(0);
+        let mut need = q - c_star;
+        for (kk, &a) in k16.iter_mut().zip(&above) {
+            let at_tie = a == c_star;
+            if a > c_star || (at_tie && need <= 0) {
+                *kk = -1;
+            }
+            need -= at_tie as i32;
+        }
     }
     key.copy_from_slice(&k16[..n]);
     0
 }
 
-/// `rank[k] = #{m < n : k16[m] + later[m][k] > k16[k]}`. Written with x86-64 vector intrinsics
-/// there (left to itself the compiler vectorises across `m`, one lane insert per key).
-/// `AVX2`: the caller runs under `learn_row_avx2` (the CPU has AVX2).
+/// The usual case of `select_short`: count the keys above each slot into `above`; if exactly
+/// `q` slots have fewer than `q` above them, drop the others (key -1) and return true, else
+/// leave `k16` as it is and return false (a tie crosses the quota).
 #[inline(always)]
-fn ranks<const AVX2: bool>(
-    k16: &[i32; RANK_ROW],
+fn keep_above<const AVX2: bool>(
+    k16: &mut [i32; RANK_ROW],
     n: usize,
-    later: &[[i32; RANK_ROW]; RANK_ROW],
-    rank: &mut [i32; RANK_ROW],
-) {
-    let n = n.min(RANK_ROW);
+    q: i32,
+    above: &mut [i32; RANK_ROW],
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
         // SAFETY: `AVX2` is true only under `learn_row_avx2`, which runs on CPUs with AVX2.
-        unsafe { ranks_avx2(k16, n, later, rank) }
-    } else {
-        ranks_sse2(k16, n, later, rank)
+        return unsafe { keep_above_avx2(k16, n, q, above) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    ranks_portable(k16, n, later, rank)
+    counts_above(k16, n, above);
+    let taken: i32 = above.iter().map(|&a| (a < q) as i32).sum();
+    if taken != q {
+        return false;
+    }
+    for (kk, &a) in k16.iter_mut().zip(above.iter()) {
+        *kk |= -((a >= q) as i32);
+    }
+    true
 }
 
-/// `ranks` in plain Rust: the definition, and the code on other architectures.
+/// `keep_above` in vector lanes: the counts stay in two registers, the kept lanes are one
+/// compare, their number two table lookups.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn keep_above_avx2(
+    k16: &mut [i32; RANK_ROW],
+    n: usize,
+    q: i32,
+    above: &mut [i32; RANK_ROW],
+) -> bool {
+    use std::arch::x86_64::*;
+    let (r0, r1) = counts_above_lanes(k16, n);
+    // SAFETY (caller): AVX2 present; 8-lane loads and stores at lanes 0 and 8 of 16-lane arrays.
+    unsafe {
+        let ap = above.as_mut_ptr() as *mut __m256i;
+        _mm256_storeu_si256(ap, r0);
+        _mm256_storeu_si256(ap.add(1), r1);
+        let qv = _mm256_set1_epi32(q);
+        let (m0, m1) = (_mm256_cmpgt_epi32(qv, r0), _mm256_cmpgt_epi32(qv, r1));
+        let b0 = _mm256_movemask_ps(_mm256_castsi256_ps(m0)) as usize;
+        let b1 = _mm256_movemask_ps(_mm256_castsi256_ps(m1)) as usize;
+        if (BITS_SET[b0] + BITS_SET[b1]) as i32 != q {
+            return false;
+        }
+        let ones = _mm256_set1_epi32(-1);
+        let kp = k16.as_mut_ptr() as *mut __m256i;
+        let k0 = _mm256_or_si256(_mm256_loadu_si256(kp), _mm256_xor_si256(m0, ones));
+        let k1 = _mm256_or_si256(_mm256_loadu_si256(kp.add(1)), _mm256_xor_si256(m1, ones));
+        _mm256_storeu_si256(kp, k0);
+        _mm256_storeu_si256(kp.add(1), k1);
+        true
+    }
+}
+
+/// `above[k] = #{m < n : k16[m] > k16[k]}` for the baseline build: SSE2 intrinsics on x86-64
+/// (left to itself the compiler vectorises across `m`, one lane insert per key), plain Rust
+/// elsewhere; with AVX2, `counts_above_lanes`.
+#[inline(always)]
+fn counts_above(k16: &[i32; RANK_ROW], n: usize, above: &mut [i32; RANK_ROW]) {
+    let n = n.min(RANK_ROW);
+    #[cfg(target_arch = "x86_64")]
+    counts_above_sse2(k16, n, above);
+    #[cfg(not(target_arch = "x86_64"))]
+    counts_above_portable(k16, n, above)
+}
+
+/// `counts_above` in plain Rust: the definition, and the code on other architectures.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline(always)]
-fn ranks_portable(
-    k16: &[i32; RANK_ROW],
-    n: usize,
-    later: &[[i32; RANK_ROW]; RANK_ROW],
-    rank: &mut [i32; RANK_ROW],
-) {
-    for (&km, later) in k16[..n].iter().zip(later) {
+fn counts_above_portable(k16: &[i32; RANK_ROW], n: usize, above: &mut [i32; RANK_ROW]) {
+    for &km in &k16[..n] {
         for k in 0..RANK_ROW {
-            rank[k] += ((km + later[k]) > k16[k]) as i32;
+            above[k] += (km > k16[k]) as i32;
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn ranks_sse2(
-    k16: &[i32; RANK_ROW],
-    n: usize,
-    later: &[[i32; RANK_ROW]; RANK_ROW],
-    rank: &mut [i32; RANK_ROW],
-) {
+fn counts_above_sse2(k16: &[i32; RANK_ROW], n: usize, above: &mut [i32; RANK_ROW]) {
     use std::arch::x86_64::*;
     // SAFETY: SSE2 is part of baseline x86-64; every load and store is of 4 lanes inside a
-    // 16-lane array, and `n <= 16` rows of `later` are read.
+    // 16-lane array.
     unsafe {
         let kp = k16.as_ptr() as *const __m128i;
         let kk = [
@@ -350,46 +377,40 @@ fn ranks_sse2(
             _mm_loadu_si128(kp.add(3)),
         ];
         let mut r = [_mm_setzero_si128(); 4];
-        for m in 0..n.min(RANK_ROW) {
-            let km = _mm_set1_epi32(k16[m]);
-            let lp = later[m].as_ptr() as *const __m128i;
+        for &km in &k16[..n.min(RANK_ROW)] {
+            let km = _mm_set1_epi32(km);
             for v in 0..4 {
-                let a = _mm_add_epi32(km, _mm_loadu_si128(lp.add(v)));
-                r[v] = _mm_sub_epi32(r[v], _mm_cmpgt_epi32(a, kk[v]));
+                r[v] = _mm_sub_epi32(r[v], _mm_cmpgt_epi32(km, kk[v]));
             }
         }
-        let rp = rank.as_mut_ptr() as *mut __m128i;
+        let rp = above.as_mut_ptr() as *mut __m128i;
         for (v, rv) in r.iter().enumerate() {
             _mm_storeu_si128(rp.add(v), *rv);
         }
     }
 }
 
+/// `counts_above` of lanes 0–7 and 8–15, in two registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn ranks_avx2(
+#[inline]
+fn counts_above_lanes(
     k16: &[i32; RANK_ROW],
     n: usize,
-    later: &[[i32; RANK_ROW]; RANK_ROW],
-    rank: &mut [i32; RANK_ROW],
-) {
+) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
     use std::arch::x86_64::*;
-    // SAFETY (caller): AVX2 present; 8-lane loads and stores at lanes 0 and 8 of 16-lane arrays.
+    // SAFETY: 8-lane loads at lanes 0 and 8 of a 16-lane array (AVX2 by this function's
+    // target feature).
     unsafe {
         let kp = k16.as_ptr() as *const __m256i;
         let (k0, k1) = (_mm256_loadu_si256(kp), _mm256_loadu_si256(kp.add(1)));
         let (mut r0, mut r1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        for m in 0..n.min(RANK_ROW) {
-            let km = _mm256_set1_epi32(k16[m]);
-            let lp = later[m].as_ptr() as *const __m256i;
-            let a0 = _mm256_add_epi32(km, _mm256_loadu_si256(lp));
-            let a1 = _mm256_add_epi32(km, _mm256_loadu_si256(lp.add(1)));
-            r0 = _mm256_sub_epi32(r0, _mm256_cmpgt_epi32(a0, k0));
-            r1 = _mm256_sub_epi32(r1, _mm256_cmpgt_epi32(a1, k1));
+        for &km in &k16[..n.min(RANK_ROW)] {
+            let km = _mm256_set1_epi32(km);
+            r0 = _mm256_sub_epi32(r0, _mm256_cmpgt_epi32(km, k0));
+            r1 = _mm256_sub_epi32(r1, _mm256_cmpgt_epi32(km, k1));
         }
-        let rp = rank.as_mut_ptr() as *mut __m256i;
-        _mm256_storeu_si256(rp, r0);
-        _mm256_storeu_si256(rp.add(1), r1);
+        (r0, r1)
     }
 }
 
@@ -709,7 +730,6 @@ fn gather_row<const AVX2: bool, const SUM: bool>(
 }
 
 /// `BITS_SET[m]`: the number of set bits of the byte `m`.
-#[cfg(target_arch = "x86_64")]
 const BITS_SET: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut m = 0;
@@ -1310,8 +1330,8 @@ mod tests {
     }
 
     #[test]
-    fn rank_kernels_agree() {
-        // Plain Rust, SSE2 and AVX2 ranks on random keys with ties, every row length.
+    fn count_kernels_agree() {
+        // Plain Rust, SSE2 and AVX2 counts on random keys with ties, every row length.
         let mut s = 0x2545_f491u32;
         for n in 0..=RANK_ROW {
             for _ in 0..50 {
@@ -1327,15 +1347,23 @@ mod tests {
                     };
                 }
                 let mut want = [0i32; RANK_ROW];
-                ranks_portable(&k16, n, &LATER, &mut want);
+                counts_above_portable(&k16, n, &mut want);
                 #[cfg(target_arch = "x86_64")]
                 {
                     let mut got = [0i32; RANK_ROW];
-                    ranks_sse2(&k16, n, &LATER, &mut got);
+                    counts_above_sse2(&k16, n, &mut got);
                     assert_eq!(got, want, "sse2 n {n} {k16:?}");
                     if std::arch::is_x86_feature_detected!("avx2") {
+                        use std::arch::x86_64::*;
                         let mut got = [0i32; RANK_ROW];
-                        unsafe { ranks_avx2(&k16, n, &LATER, &mut got) };
+                        // SAFETY: AVX2 is present (checked above); 8-lane stores at lanes 0
+                        // and 8 of a 16-lane array.
+                        unsafe {
+                            let (r0, r1) = counts_above_lanes(&k16, n);
+                            let gp = got.as_mut_ptr() as *mut __m256i;
+                            _mm256_storeu_si256(gp, r0);
+                            _mm256_storeu_si256(gp.add(1), r1);
+                        }
                         assert_eq!(got, want, "avx2 n {n} {k16:?}");
                     }
                 }
