@@ -647,14 +647,13 @@ fn pheromone(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
     (1.0 + p.kappa_short * s + p.kappa_long * l) * inv_norm
 }
 
-/// The factor of the weight step: `g`, or 1 where trails only steer the selection.
+/// The factor of the weight step: `g`, or 1 where trails only steer the selection. `g` is
+/// formed either way and then chosen: a conditional `g` made the vectorised update load the
+/// trails with masked loads (and build the mask) on every row.
 #[inline(always)]
 fn step_factor(p: &RuleParams, inv_norm: f32, s: f32, l: f32) -> f32 {
-    if p.trail_scaled_step {
-        pheromone(p, inv_norm, s, l)
-    } else {
-        1.0
-    }
+    let g = pheromone(p, inv_norm, s, l);
+    blend(p.trail_scaled_step, g, 1.0)
 }
 
 // The passes take every column as its own slice argument: arguments are known not to alias,
