@@ -732,16 +732,11 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rule::tests::xorshift;
 
     #[test]
     fn row_dot_paths_agree_bit_for_bit() {
-        let mut s = 0x9e37_79b9u32;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
+        let mut next = xorshift(0x9e37_79b9);
         let x: Vec<f32> = (0..300)
             .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
             .collect();
@@ -766,13 +761,7 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return; // no AVX2 here: the block path is never taken
         }
-        let mut s = 0x2545_f491u32;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
+        let mut next = xorshift(0x2545_f491);
         // Values of mixed magnitude and sign, with zeros, so that the order of the adds shows.
         fn val(next: &mut impl FnMut() -> u32) -> f32 {
             match next() % 8 {
@@ -817,13 +806,7 @@ mod tests {
     /// each row's Σx² with `rule::sum_of_squares`' bits.
     #[test]
     fn forward_scratch_hands_over_each_rows_sum_of_squares() {
-        let mut s = 0x1234_5677u32;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
+        let mut next = xorshift(0x1234_5677);
         for (side, fan_in) in [(8usize, 16usize), (40, 16), (40, 9), (8, 30)] {
             let n = side * side;
             let mut spec = LayerSpec::new(n, n);

@@ -1039,11 +1039,11 @@ fn kernel<const AVX2: bool>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A small deterministic generator for test data (xorshift32).
-    fn xorshift(mut s: u32) -> impl FnMut() -> u32 {
+    /// A small deterministic generator for test data (xorshift32); the layer's tests use it too.
+    pub(crate) fn xorshift(mut s: u32) -> impl FnMut() -> u32 {
         move || {
             s ^= s << 13;
             s ^= s >> 17;
