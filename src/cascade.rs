@@ -289,8 +289,9 @@ mod tests {
         assert!(cols.cascade_3.is_empty());
         check_columns(layer.arena(), &cfg).unwrap();
         layer.e = vec![1.0; 4];
-        layer.apply_step(&[1.0, 1.0, 1.0], 1.0, &cfg, crate::layer::Norms::Sum); // would index absent levels otherwise
-                                                                                 // The grown synapses' scout trails fed the first level.
+        // Would index absent levels otherwise.
+        layer.apply_step(&[1.0, 1.0, 1.0], 1.0, &cfg, crate::layer::Norms::Sum);
+        // The grown synapses' scout trails fed the first level.
         assert!(layer.arena().columns().cascade_1.iter().any(|&v| v > 0.0));
     }
 

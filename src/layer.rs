@@ -94,7 +94,7 @@ impl LayerStats {
 pub(crate) enum Norms {
     /// `forward_scratch` ran on this very input (and the rows have not changed since).
     FromForward,
-    /// The kernel sums them (the input is not the one of the last forward pass).
+    /// `apply_step` sums them first (the input is not the one of the last forward pass).
     Sum,
 }
 
@@ -125,7 +125,8 @@ macro_rules! unit_vectors {
             pub(crate) growth: Option<Neighbourhood>,
             pub(crate) z: Vec<f32>,
             pub(crate) y: Vec<f32>,
-            /// Each row's Σx² of the last `forward_scratch` (scratch, like `z` and `y`).
+            /// Each row's Σx² of the step's input: from the last `forward_scratch`, or summed by
+    /// `apply_step` (scratch, like `z` and `y`).
             pub(crate) nx2: Vec<f32>,
             pub(crate) e: Vec<f32>,
             pub(crate) involved: Vec<bool>,
@@ -611,6 +612,13 @@ impl Layer {
         } else {
             0.0
         };
+        if norms == Norms::Sum {
+            // Not the input of the last forward pass: each row's Σx² of this one, in the
+            // order the forward pass sums it.
+            self.arena.par_rows(&mut self.nx2[..], |_, row, nx2| {
+                *nx2 = crate::rule::sum_of_squares(&row.pre[..row.live()], x);
+            });
+        }
         let params = RuleParams::new(cfg, &self.budget, self.spec.bias, mean_trace);
         let cascade = CascadeParams::new(cfg);
         let inputs = StepInputs {
@@ -620,7 +628,7 @@ impl Layer {
             trace: &self.error_trace,
             params: &params,
             cascade: cascade.as_ref(),
-            nx2: (norms == Norms::FromForward).then_some(&self.nx2[..]),
+            nx2: &self.nx2,
         };
         self.arena
             .par_blocks((&mut self.bias[..], &mut self.row_count[..]), |block| {

@@ -5,7 +5,7 @@
 //! (no gathers after the first, no divisions per synapse, no branches on the selection):
 //! 1. gather the row's inputs once into a small buffer and mark the candidates (key 0; -1 for
 //!    a non-candidate) while counting them; `Σx²` comes from the forward pass of the same
-//!    input (`StepInputs::nx2`), or is summed on the way where there was none;
+//!    input (`StepInputs::nx2`), or `learn_row` sums it (`sum_of_squares`);
 //! 2. only when the quota leaves candidates out: the priority (`priority`) as an integer key
 //!    per candidate (its bit pattern);
 //! 3. selection as a threshold on those keys (`key >= thr` once tied slots past the quota are
@@ -474,9 +474,9 @@ pub struct StepInputs<'a> {
     pub trace: &'a [f32],
     pub params: &'a RuleParams,
     pub cascade: Option<&'a CascadeParams>,
-    /// Each row's `Σ_k x[pre[k]]²` (`sum_of_squares`), where the forward pass of this very
-    /// input computed it; `None` has the kernel sum it.
-    pub nx2: Option<&'a [f32]>,
+    /// Each row's `Σ_k x[pre[k]]²` of this input (`sum_of_squares`' bits), as the forward
+    /// pass of the step computed it.
+    pub nx2: &'a [f32],
 }
 
 /// Apply one step to every row of a block (`SynapseArena::par_blocks`): involved rows learn
@@ -528,8 +528,7 @@ impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_
         *count = if !s.involved[j] {
             0
         } else {
-            let nx2 = s.nx2.map(|n| n[j]);
-            learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], nx2, self.1)
+            learn_row_any::<AVX2>(&mut row, s.x, s.e[j], bias, s.trace[j], s.nx2[j], self.1)
         };
     }
 }
@@ -562,7 +561,8 @@ fn learn_row_base(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
-    learn_row_any::<false>(row, x, e, bias, trace, None, p.plan())
+    let nx2 = sum_of_squares(&row.pre[..row.live()], x);
+    learn_row_any::<false>(row, x, e, bias, trace, nx2, p.plan())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -575,11 +575,12 @@ unsafe fn learn_row_avx2(
     trace: f32,
     p: &RuleParams,
 ) -> u32 {
-    learn_row_any::<true>(row, x, e, bias, trace, None, p.plan())
+    let nx2 = sum_of_squares(&row.pre[..row.live()], x);
+    learn_row_any::<true>(row, x, e, bias, trace, nx2, p.plan())
 }
 
 /// `AVX2`: called from `learn_row_avx2` (the CPU has AVX2), so the kernel may use it directly.
-/// `nx2`: the row's Σx² where the forward pass computed it.
+/// `nx2`: the row's Σx² (`sum_of_squares`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn learn_row_any<const AVX2: bool>(
@@ -588,7 +589,7 @@ fn learn_row_any<const AVX2: bool>(
     e: f32,
     bias: &mut f32,
     trace: f32,
-    nx2: Option<f32>,
+    nx2: f32,
     plan: RowPlan<'_>,
 ) -> u32 {
     let inp = RowIn {
@@ -636,7 +637,7 @@ struct RowIn<'a> {
     x: &'a [f32],
     e: f32,
     trace: f32,
-    nx2: Option<f32>,
+    nx2: f32,
     plan: RowPlan<'a>,
 }
 
@@ -672,27 +673,16 @@ pub fn sum_of_squares(pre: &[u32], x: &[f32]) -> f32 {
     nx2
 }
 
-/// Pass 1: gather the row's inputs once; with `SUM` Σx² on the way (as `sum_of_squares`; 0
-/// without); candidates (`a = |e·x| > 0`) get key 0, the rest -1. Returns (Σx², |C|).
+/// Pass 1: gather the row's inputs once; candidates (`a = |e·x| > 0`) get key 0, the rest
+/// -1. Returns |C|.
 #[inline(always)]
-fn gather<const SUM: bool>(
-    pre: &[u32],
-    x: &[f32],
-    e: f32,
-    xs: &mut [f32],
-    key: &mut [i32],
-) -> (f32, usize) {
+fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> usize {
     let n = xs.len();
     let (pre, key) = (&pre[..n], &mut key[..n]);
     let last = x.len().saturating_sub(1);
-    let mut nx2 = 0.0f32;
     for k in 0..n {
         // Indices are below n_in (an arena invariant); the `min` only drops the bounds check.
-        let v = x[(pre[k] as usize).min(last)];
-        xs[k] = v;
-        if SUM {
-            nx2 += v * v;
-        }
+        xs[k] = x[(pre[k] as usize).min(last)];
     }
     let mut nc = 0u32;
     for k in 0..n {
@@ -700,19 +690,19 @@ fn gather<const SUM: bool>(
         key[k] = -(!cand as i32);
         nc += cand as u32;
     }
-    (nx2, nc as usize)
+    nc as usize
 }
 
 /// Pass 1 for a row: `gather16_avx2` for rows of 16 when the kernel runs with AVX2, else
-/// `gather` — the same values, Σx² (with `SUM`) summed in the same order.
+/// `gather` — the same values.
 #[inline(always)]
-fn gather_row<const AVX2: bool, const SUM: bool>(
+fn gather_row<const AVX2: bool>(
     pre: &[u32],
     x: &[f32],
     e: f32,
     xs: &mut [f32],
     key: &mut [i32],
-) -> (f32, usize) {
+) -> usize {
     #[cfg(target_arch = "x86_64")]
     if AVX2
         && xs.len() == RANK_ROW
@@ -723,9 +713,9 @@ fn gather_row<const AVX2: bool, const SUM: bool>(
     {
         // SAFETY: `AVX2` is true only under `learn_row_avx2` (the CPU has AVX2); the lengths
         // are checked just above.
-        return unsafe { gather16_avx2::<SUM>(pre, x, e, xs, key) };
+        return unsafe { gather16_avx2(pre, x, e, xs, key) };
     }
-    gather::<SUM>(pre, x, e, xs, key)
+    gather(pre, x, e, xs, key)
 }
 
 /// `BITS_SET[m]`: the number of set bits of the byte `m`.
@@ -739,35 +729,24 @@ const BITS_SET: [u8; 256] = {
     t
 };
 
-/// `gather` for a row of 16: two 8-lane gathers instead of 16 loads, the squares and the
-/// candidate marks in vector lanes; only Σx² (with `SUM`) stays a scalar chain, in storage
-/// order.
+/// `gather` for a row of 16: two 8-lane gathers instead of 16 loads, the candidate marks in
+/// vector lanes.
 /// Caller: AVX2 present; `pre`, `xs`, `key` hold at least 16, `x` 1 to 2^31 - 1 entries.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn gather16_avx2<const SUM: bool>(
-    pre: &[u32],
-    x: &[f32],
-    e: f32,
-    xs: &mut [f32],
-    key: &mut [i32],
-) -> (f32, usize) {
+unsafe fn gather16_avx2(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> usize {
     use std::arch::x86_64::*;
     // SAFETY (caller): every load and store is of 8 lanes at 0 and 8 within 16 entries; `x` as
     // `gather8` needs it.
     unsafe {
         let ev = _mm256_set1_ps(e);
         let sign = _mm256_set1_ps(-0.0);
-        let mut sq = [0.0f32; RANK_ROW];
         let mut marks = 0u32;
         for h in 0..2 {
             let at = 8 * h;
             let v = crate::simd::gather8(x, pre, at);
             _mm256_storeu_ps(xs.as_mut_ptr().add(at), v);
-            if SUM {
-                _mm256_storeu_ps(sq.as_mut_ptr().add(at), _mm256_mul_ps(v, v));
-            }
             // Candidate: |e·x| > 0 (false for NaN, as in `gather`); key 0, else -1.
             let a = _mm256_andnot_ps(sign, _mm256_mul_ps(ev, v));
             let cand = _mm256_cmp_ps::<_CMP_GT_OQ>(a, _mm256_setzero_ps());
@@ -775,15 +754,8 @@ unsafe fn gather16_avx2<const SUM: bool>(
             _mm256_storeu_si256(key.as_mut_ptr().add(at) as _, not_cand);
             marks |= (_mm256_movemask_ps(cand) as u32) << at;
         }
-        let mut nx2 = 0.0f32;
-        if SUM {
-            for &v in &sq {
-                nx2 += v;
-            }
-        }
         // Two table lookups: without the POPCNT feature `count_ones` is a dozen instructions.
-        let nc = BITS_SET[(marks & 0xff) as usize] + BITS_SET[(marks >> 8) as usize];
-        (nx2, nc as usize)
+        (BITS_SET[(marks & 0xff) as usize] + BITS_SET[(marks >> 8) as usize]) as usize
     }
 }
 
@@ -990,10 +962,7 @@ fn kernel<const AVX2: bool>(
     // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
     let (nx2, nc) = if e != 0.0 {
-        match nx2 {
-            Some(nx2) => (nx2, gather_row::<AVX2, false>(&pre[..n], x, e, xs, key).1),
-            None => gather_row::<AVX2, true>(&pre[..n], x, e, xs, key),
-        }
+        (nx2, gather_row::<AVX2>(&pre[..n], x, e, xs, key))
     } else {
         (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
     };
@@ -1514,6 +1483,10 @@ pub(crate) mod tests {
                     0.0,
                 )
             };
+            // Σx² as the forward pass hands it over; `learn_row_base` sums its own.
+            let norms: Vec<f32> = (0..n_rows)
+                .map(|j| sum_of_squares(&base.pre()[base.live(j)], &x))
+                .collect();
             let inputs = StepInputs {
                 x: &x,
                 e: &e,
@@ -1521,15 +1494,7 @@ pub(crate) mod tests {
                 trace: &trace,
                 params: &p,
                 cascade: None,
-                nx2: None,
-            };
-            // Σx² as the forward pass hands it over: the kernel must give the same bits.
-            let norms: Vec<f32> = (0..n_rows)
-                .map(|j| sum_of_squares(&base.pre()[base.live(j)], &x))
-                .collect();
-            let with_norms = StepInputs {
-                nx2: Some(&norms),
-                ..inputs
+                nx2: &norms,
             };
             let run = |how: u8| {
                 let mut a = base.clone();
@@ -1545,16 +1510,14 @@ pub(crate) mod tests {
                         };
                     }),
                     1 => a.par_blocks(side, |blk| learn_block_any::<false>(blk, &inputs)),
-                    2 => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
-                    3 => a.par_blocks(side, |blk| learn_block_any::<false>(blk, &with_norms)),
-                    _ => a.par_blocks(side, |blk| learn_block(blk, &with_norms)),
+                    _ => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
                 }
                 (a, bias, count)
             };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let (want, wb, wc) = run(0);
             assert!(wc.iter().any(|&c| c > 0) && wc.contains(&0));
-            for how in [1u8, 2, 3, 4] {
+            for how in [1u8, 2] {
                 let (got, gb, gc) = run(how);
                 let (w, g) = (want.columns(), got.columns());
                 for (u, v) in [
