@@ -300,6 +300,12 @@ macro_rules! synapse_columns {
         }
 
         impl<'a, Z: RowSide> RowsMut<'a, Z> {
+            /// The rows of this block, as layer row indices.
+            #[inline(always)]
+            pub fn rows(&self) -> std::ops::Range<usize> {
+                self.first..self.first + self.len.len()
+            }
+
             fn split(self, rows: usize) -> (RowsMut<'a, Z>, RowsMut<'a, Z>) {
                 let cut = self.starts[self.first + rows] - self.starts[self.first];
                 let (pre0, pre1) = self.pre.split_at_mut(cut);
