@@ -197,6 +197,15 @@ impl Engine {
         self.broken.compute(py, "network", mutates, f)
     }
 
+    /// One sample's output (the engine checks `x` is finite), the GIL released.
+    fn predict_sample(&self, py: Python<'_>, xs: &[f32]) -> PyResult<Vec<f32>> {
+        Ok(self.compute(py, false, || {
+            let guard = self.read();
+            let net: &Network = &guard;
+            pool::install(net.slots(), || net.predict(xs, 1, None))
+        })??)
+    }
+
     fn check_layer(&self, layer: usize) -> PyResult<()> {
         let n = self.n_layers;
         if layer >= n {
@@ -289,6 +298,43 @@ impl Engine {
         Ok(numpy::ndarray::Array2::from_shape_vec((n, n_out), out)
             .expect("shape matches")
             .into_pyarray(py))
+    }
+
+    /// One unmasked sample, if `x` is a C-contiguous float32 vector of `n_in` values: its
+    /// `(n_out,)` output. None (nothing done) for anything else, which the caller sends
+    /// through its general checks instead. The single-sample `predict`'s fast path: no
+    /// reshapes, no Python-side checks, one release of the GIL.
+    fn predict_one<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyArray1<f32>>>> {
+        let Ok(x) = x.cast::<PyArray1<f32>>() else {
+            return Ok(None);
+        };
+        if x.len() != self.n_in {
+            return Ok(None);
+        }
+        let out = if self.n_in <= COPY_ONE {
+            // Copied under the GIL, as in `learn_one`.
+            // SAFETY: the slice is read only here, under the GIL, and not kept.
+            let Ok(xs) = (unsafe { x.as_slice() }) else {
+                return Ok(None);
+            };
+            let mut buf = [0.0f32; COPY_ONE];
+            let xb = &mut buf[..xs.len()];
+            xb.copy_from_slice(xs);
+            self.predict_sample(py, xb)?
+        } else {
+            let Ok(x) = x.try_readonly() else {
+                return Ok(None);
+            };
+            let Ok(xs) = x.as_slice() else {
+                return Ok(None);
+            };
+            self.predict_sample(py, xs)?
+        };
+        Ok(Some(out.into_pyarray(py)))
     }
 
     #[pyo3(signature = (x, t, mask=None, replay=0))]

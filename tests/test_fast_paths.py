@@ -124,3 +124,53 @@ def test_misaligned_input_is_copied_not_refused() -> None:
     net = _net()
     got = net.predict(_misaligned(x.reshape(-1)).reshape(4, 36))
     np.testing.assert_array_equal(got, net.predict(x))
+
+
+@pytest.mark.parametrize("n_in, n_out", [(36, 9), (400, 100)])
+def test_one_sample_predict_is_the_general_paths_output(n_in, n_out) -> None:
+    # `predict` of one contiguous float32 sample goes through the engine's `predict_one`
+    # (copied under the GIL up to 256 inputs, borrowed beyond): the batch path's numbers, a
+    # fresh (n_out,) float32 array, and every other form of the sample declined to the
+    # general path, which gives the same numbers.
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(5, n_in)).astype(np.float32)
+    t = rng.normal(size=(5, n_out)).astype(np.float32)
+    net = lpn.Network([lpn.LayerSpec(n_in, 40, dims=1, radius=0.2),
+                       lpn.LayerSpec(40, n_out, dims=1, radius=0.3)], seed=7)
+    net.learn(x, t)
+    batch = net.predict(x)
+    for i in range(5):
+        y = net._engine.predict_one(x[i])
+        assert y is not None and y.shape == (n_out,) and y.dtype == np.float32
+        np.testing.assert_array_equal(y, batch[i])
+        got = net.predict(x[i])
+        np.testing.assert_array_equal(got, batch[i])
+        got[0] = 123.0  # its own buffer: writing to it changes no later answer
+        np.testing.assert_array_equal(net.predict(x[i]), batch[i])
+        for xi, _ in _declined_inputs(x[i], t[i]):
+            if isinstance(xi, np.ndarray) and xi.ndim == 1 and xi.dtype == np.float32 \
+                    and xi.flags.c_contiguous and xi.flags.aligned and xi.dtype.isnative:
+                continue
+            assert net._engine.predict_one(xi) is None
+            np.testing.assert_array_equal(np.asarray(net.predict(xi)).reshape(-1), batch[i])
+    assert net._engine.predict_one(x[0, :-1].copy()) is None  # wrong length: declined
+
+
+def test_one_sample_predict_refuses_bad_input_like_the_general_path() -> None:
+    net = _net()
+    bad = np.zeros(36, np.float32)
+    bad[7] = np.inf
+    with pytest.raises(ValueError, match="x") as fast:
+        net.predict(bad)
+    with pytest.raises(ValueError, match="x") as general:
+        net.predict(bad[None, :])
+    assert str(fast.value) == str(general.value)
+    with pytest.raises(ValueError):
+        net.predict(np.zeros(35, np.float32))
+    # A mask takes the general path, and masks the single sample's outputs.
+    x = np.ones(36, np.float32)
+    m = np.zeros(9, bool)
+    m[:3] = True
+    y = net.predict(x, mask=m)
+    assert y.shape == (9,) and np.all(y[3:] == 0)
+    np.testing.assert_array_equal(y[:3], net.predict(x)[:3])

@@ -311,6 +311,12 @@ class Network:
 
         With `output_error="softmax"` these are the logits `z`: apply a softmax for
         probabilities (the argmax is the class either way)."""
+        if mask is None:
+            # One C-contiguous float32 sample: the engine predicts it (checking it is finite),
+            # or declines (None) and the general checks below run.
+            y = self._engine.predict_one(x)
+            if y is not None:
+                return y
         xs, single = _samples("x", x, self.n_in, "n_in")
         # The engine checks finiteness (and names the bad element) before touching anything.
         m = _mask(mask, self.n_out, xs.shape[0])
