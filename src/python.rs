@@ -75,30 +75,46 @@ const READER_GRACE: Duration = Duration::from_millis(20);
 const PREDICT_SLICE_WORK: usize = 1 << 22;
 
 /// A lock held across GIL releases and re-acquisitions (a `MutexGuard` cannot leave the thread
-/// that `py.detach` runs on): the mutex guards only the flag and is never held while waiting.
+/// that `py.detach` runs on): the mutex guards only the state and is never held while waiting.
 #[derive(Default)]
 struct BatchLock {
-    busy: Mutex<bool>,
+    state: Mutex<BatchState>,
     freed: Condvar,
+}
+
+#[derive(Default)]
+struct BatchState {
+    busy: bool,
+    /// Learners waiting on `freed`: a release signals only when there is one, since the
+    /// signal is a system call (`futex`) every time, about 5% of a 1,024-synapse `learn`.
+    waiting: usize,
 }
 
 struct BatchGuard<'a>(&'a BatchLock);
 
 impl BatchLock {
     fn acquire(&self) -> BatchGuard<'_> {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        while *busy {
-            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.busy {
+            st.waiting += 1;
+            st = self.freed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.waiting -= 1;
         }
-        *busy = true;
+        st.busy = true;
         BatchGuard(self)
     }
 }
 
 impl Drop for BatchGuard<'_> {
     fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        self.0.freed.notify_one();
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.busy = false;
+        // Counted under the same lock as the wait, so no waiter can be missed.
+        let wake = st.waiting > 0;
+        drop(st);
+        if wake {
+            self.0.freed.notify_one();
+        }
     }
 }
 

@@ -81,3 +81,41 @@ def test_learning_releases_the_gil():
     c.join(timeout=30)
     # With the GIL held for the whole call the counter would get only a switch-interval slice.
     assert len(ticks) > 1000
+
+
+def test_concurrent_learn_batches_never_interleave_and_all_finish():
+    # Three threads each learn a batch long enough to span several 20 ms slices, so the later
+    # ones wait for the batch lock while the first lets readers in between its slices. Every
+    # waiter must be woken (a lost wake-up hangs the join) and the batches must run whole,
+    # one after another: the end state is one of the six orders.
+    import itertools
+
+    rng = np.random.default_rng(5)
+    spec = lpn.LayerSpec(4096, 4096, dims=2, radius=2.5 / 64, fan_in=16)
+    batches = [(rng.normal(size=(120, 4096)).astype(np.float32),
+                rng.normal(size=(120, 4096)).astype(np.float32)) for _ in range(3)]
+
+    def fresh():
+        return lpn.Network([spec], seed=2)
+
+    orders = []
+    for perm in itertools.permutations(range(3)):
+        net = fresh()
+        for k in perm:
+            net.learn(*batches[k])
+        orders.append(net)
+    for _ in range(2):
+        net = fresh()
+        start = threading.Barrier(3)
+
+        def learn(k, net=net, start=start):
+            start.wait()
+            net.learn(*batches[k])
+
+        threads = [threading.Thread(target=learn, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "a learner was never woken"
+        assert any(net.same_state(o) for o in orders)
