@@ -185,9 +185,11 @@ impl Engine {
                     self.write()
                 };
                 let net: &mut Network = &mut guard;
-                let deadline = Instant::now() + LEARN_SLICE;
+                // The slice ends after its first whole sample past the deadline, so a slice of
+                // one sample needs none (two clock reads less per single-sample `learn`).
+                let deadline = (n - next > 1).then(|| Instant::now() + LEARN_SLICE);
                 Ok::<_, crate::error::LpnError>(pool::install(net.slots(), || {
-                    net.learn_samples(xs, ts, ms, replay, next, n, Some(deadline))
+                    net.learn_samples(xs, ts, ms, replay, next, n, deadline)
                 }))
             })??;
             next = at;
