@@ -246,6 +246,7 @@ unsafe fn row_dot_avx2(w: &[f32], pre: &[u32], x: &[f32]) -> f32 {
 /// Rows per block of the forward pass: eight rows of exactly `BLOCK_ROW` live synapses go
 /// through `dot_block_avx2` together.
 const BLOCK: usize = 8;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const BLOCK_ROW: usize = 16;
 
 /// `Σ_k w[k] · x[pre[k]]` of eight rows of exactly 16 live synapses starting at the slots in

@@ -761,7 +761,8 @@ fn gather_row<const AVX2: bool>(
     gather(pre, x, e, xs, key)
 }
 
-/// `BITS_SET[m]`: the number of set bits of the byte `m`.
+/// `BITS_SET[m]`: the number of set bits of the byte `m` (the AVX2 kernels' counts).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const BITS_SET: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut m = 0;
