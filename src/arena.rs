@@ -306,6 +306,12 @@ macro_rules! synapse_columns {
                 self.first..self.first + self.len.len()
             }
 
+            /// Where every row of the layer starts (slot indices; `n_rows + 1` entries).
+            #[inline(always)]
+            pub fn row_starts(&self) -> &'a [usize] {
+                self.starts
+            }
+
             fn split(self, rows: usize) -> (RowsMut<'a, Z>, RowsMut<'a, Z>) {
                 let cut = self.starts[self.first + rows] - self.starts[self.first];
                 let (pre0, pre1) = self.pre.split_at_mut(cut);

@@ -128,6 +128,11 @@ macro_rules! unit_vectors {
             /// Each row's Σx² of the step's input: from the last `forward_scratch`, or summed by
     /// `apply_step` (scratch, like `z` and `y`).
             pub(crate) nx2: Vec<f32>,
+            /// The inputs `x[pre[k]]` of every slot, as the last `forward_scratch` gathered
+            /// them (scratch; small layers, AVX2 only): the step's kernel loads a row's inputs
+            /// from here instead of gathering them again. Valid while `seen_ready`.
+            pub(crate) seen: Vec<f32>,
+            pub(crate) seen_ready: bool,
             pub(crate) e: Vec<f32>,
             pub(crate) involved: Vec<bool>,
             pub(crate) row_count: Vec<u32>,
@@ -258,7 +263,8 @@ const BLOCK_ROW: usize = 16;
 /// vector: one vector add per synapse position instead of eight scalar ones per chunk.
 ///
 /// Caller: AVX2 present, `x` non-empty with fewer than 2^31 entries, each `starts[r] + 16`
-/// within `weight` and `pre`.
+/// within `weight` and `pre`; `keep` null, or valid for writes at every such slot (the
+/// gathered inputs are stored there).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn dot_block_avx2<const NORMS: bool>(
@@ -266,6 +272,7 @@ unsafe fn dot_block_avx2<const NORMS: bool>(
     pre: &[u32],
     starts: &[usize; BLOCK],
     x: &[f32],
+    keep: *mut f32,
 ) -> ([f32; BLOCK], [f32; BLOCK]) {
     use std::arch::x86_64::*;
     // The standard 8x8 transpose: `rows[r]` lane `k` becomes `out[k]` lane `r`.
@@ -310,6 +317,9 @@ unsafe fn dot_block_avx2<const NORMS: bool>(
             for r in 0..BLOCK {
                 let at = starts[r] + 8 * half;
                 xv[r] = gather8(x, pre, at);
+                if !keep.is_null() {
+                    _mm256_storeu_ps(keep.add(at), xv[r]);
+                }
                 p[r] = _mm256_mul_ps(_mm256_loadu_ps(weight.as_ptr().add(at)), xv[r]);
             }
             for column in transpose(p) {
@@ -389,6 +399,8 @@ impl Layer {
             z: vec![0.0; n_out],
             y: vec![0.0; n_out],
             nx2: vec![0.0; n_out],
+            seen: Vec::new(),
+            seen_ready: false,
             e: vec![0.0; n_out],
             involved: vec![true; n_out],
             row_count: vec![0; n_out],
@@ -442,7 +454,7 @@ impl Layer {
 
     /// `z = b + W x`, `y = φ(z)`, written into the given buffers.
     pub fn forward_into(&self, x: &[f32], z: &mut [f32], y: &mut [f32]) {
-        self.forward_rows::<false>(x, z, y, &mut []);
+        self.forward_rows::<false>(x, z, y, &mut [], &mut []);
     }
 
     /// `forward_into`, and with `NORMS` also each row's `Σ_k x[pre[k]]²` into `nx2` (summed
@@ -453,29 +465,42 @@ impl Layer {
     /// layer), and each span is one call compiled for AVX2 where the CPU has it: one feature
     /// check per span, and the block loop, the eight-row dot products and the activation
     /// inline in it.
+    /// `seen`: empty, or one entry per slot for the gathered inputs (`Layer::seen`), filled
+    /// only by the AVX2 build of a layer that runs inline; returns whether it was filled.
     fn forward_rows<const NORMS: bool>(
         &self,
         x: &[f32],
         z: &mut [f32],
         y: &mut [f32],
         nx2: &mut [f32],
-    ) {
+        seen: &mut [f32],
+    ) -> bool {
         let arena = &self.arena;
-        let span = |first: usize, zc: &mut [f32], yc: &mut [f32], nc: &mut [f32]| {
-            #[cfg(target_arch = "x86_64")]
-            if !x.is_empty()
-                && x.len() <= i32::MAX as usize
-                && std::arch::is_x86_feature_detected!("avx2")
-            {
-                // SAFETY: AVX2 is present; `x` is non-empty with fewer than 2^31 entries, as
-                // the eight-row block needs (`dot_block_avx2`).
-                return unsafe { self.forward_span_avx2::<NORMS>(first, x, zc, yc, nc) };
+        let avx2 = |x: &[f32]| {
+            cfg!(target_arch = "x86_64") && !x.is_empty() && x.len() <= i32::MAX as usize && {
+                #[cfg(target_arch = "x86_64")]
+                let has = std::arch::is_x86_feature_detected!("avx2");
+                #[cfg(not(target_arch = "x86_64"))]
+                let has = false;
+                has
             }
-            self.forward_span::<NORMS, false>(first, x, zc, yc, nc)
         };
+        let span =
+            |first: usize, zc: &mut [f32], yc: &mut [f32], nc: &mut [f32], sn: &mut [f32]| {
+                #[cfg(target_arch = "x86_64")]
+                if avx2(x) {
+                    // SAFETY: AVX2 is present; `x` is non-empty with fewer than 2^31 entries, as
+                    // the eight-row block needs (`dot_block_avx2`).
+                    return unsafe { self.forward_span_avx2::<NORMS>(first, x, zc, yc, nc, sn) };
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = sn; // filled only by the AVX2 build
+                self.forward_span::<NORMS, false>(first, x, zc, yc, nc, &mut [])
+            };
         if arena.n_slots() <= crate::pool::INLINE_SLOTS {
-            span(0, z, y, nx2);
-            return;
+            let filled = seen.len() == arena.n_slots() && avx2(x);
+            span(0, z, y, nx2, seen);
+            return filled;
         }
         let rows = arena.n_rows().max(1);
         let per_task = BLOCK * (FORWARD_GRAIN * rows / arena.n_slots().max(1) / BLOCK).max(2);
@@ -484,12 +509,13 @@ impl Layer {
             spans
                 .zip(nx2.par_chunks_mut(per_task))
                 .enumerate()
-                .for_each(|(c, ((zc, yc), nc))| span(c * per_task, zc, yc, nc));
+                .for_each(|(c, ((zc, yc), nc))| span(c * per_task, zc, yc, nc, &mut []));
         } else {
             spans
                 .enumerate()
-                .for_each(|(c, (zc, yc))| span(c * per_task, zc, yc, &mut []));
+                .for_each(|(c, (zc, yc))| span(c * per_task, zc, yc, &mut [], &mut []));
         }
+        false
     }
 
     /// `forward_span` compiled for AVX2. Caller: AVX2 present, `x` non-empty with fewer than
@@ -503,13 +529,15 @@ impl Layer {
         z: &mut [f32],
         y: &mut [f32],
         nx2: &mut [f32],
+        seen: &mut [f32],
     ) {
-        self.forward_span::<NORMS, true>(first, x, z, y, nx2)
+        self.forward_span::<NORMS, true>(first, x, z, y, nx2, seen)
     }
 
     /// Rows `first ..` (as many as `z` holds, `first` a multiple of `BLOCK`) into `z`, `y`, and
     /// with `NORMS` their Σx² into `nx2`: block by block, a whole block of eight 16-synapse rows
-    /// at once where `AVX2` (only under `forward_span_avx2`), else row by row.
+    /// at once where `AVX2` (only under `forward_span_avx2`), else row by row. `seen`: empty,
+    /// or (from the first row) every slot's gathered input, written for every live slot.
     #[inline(always)]
     fn forward_span<const NORMS: bool, const AVX2: bool>(
         &self,
@@ -518,6 +546,7 @@ impl Layer {
         z: &mut [f32],
         y: &mut [f32],
         nx2: &mut [f32],
+        seen: &mut [f32],
     ) {
         let act = self.spec.activation;
         let arena = &self.arena;
@@ -538,16 +567,22 @@ impl Layer {
                 let (start, len) = (&start[..BLOCK], &len[..BLOCK]);
                 let full = len.iter().fold(true, |f, &l| f & (l as usize == BLOCK_ROW));
                 let starts: [usize; BLOCK] = std::array::from_fn(|r| start[r]);
-                let fits = starts
+                let end = starts
                     .iter()
                     .fold(0, |m, &a| m.max(a))
-                    .saturating_add(BLOCK_ROW)
-                    <= weight.len().min(pre.len());
+                    .saturating_add(BLOCK_ROW);
+                let fits = end <= weight.len().min(pre.len());
+                let keep = if seen.len() >= end {
+                    seen.as_mut_ptr()
+                } else {
+                    std::ptr::null_mut()
+                };
                 if full && fits {
                     // SAFETY: `AVX2` is true only under `forward_span_avx2` (AVX2 present, `x`
                     // as `dot_block_avx2` needs it); every row's 16 slots lie inside `weight`
-                    // and `pre` (checked just above).
-                    let (d, sq) = unsafe { dot_block_avx2::<NORMS>(weight, pre, &starts, x) };
+                    // and `pre`, and inside `seen` where `keep` is not null (checked just
+                    // above).
+                    let (d, sq) = unsafe { dot_block_avx2::<NORMS>(weight, pre, &starts, x, keep) };
                     // z and y as two short loops over fixed lengths, the activation's match
                     // made once.
                     let (b, zb) = (&bias[j0..j0 + BLOCK], &mut zc[..BLOCK]);
@@ -566,6 +601,12 @@ impl Layer {
                 let live = arena.live(j);
                 zc[r] = bias[j] + row_dot(&weight[live.clone()], &pre[live.clone()], x);
                 yc[r] = act.apply(zc[r]);
+                if AVX2 && !seen.is_empty() {
+                    let last = x.len().saturating_sub(1);
+                    for (v, &i) in seen[live.clone()].iter_mut().zip(&pre[live.clone()]) {
+                        *v = x[(i as usize).min(last)];
+                    }
+                }
                 if NORMS {
                     nc[r] = crate::rule::sum_of_squares(&pre[live], x);
                 }
@@ -580,15 +621,29 @@ impl Layer {
         let mut z = std::mem::take(&mut self.z);
         let mut y = std::mem::take(&mut self.y);
         let mut nx2 = std::mem::take(&mut self.nx2);
+        let mut seen = std::mem::take(&mut self.seen);
+        self.seen_ready = false;
         if self.learns_online() {
-            self.forward_rows::<true>(x, &mut z, &mut y, &mut nx2);
+            // A layer that runs inline hands its step the inputs it gathers (a few KB; a
+            // large layer would move 4 more bytes per synapse through memory).
+            let slots = self.arena.n_slots();
+            if slots <= crate::pool::INLINE_SLOTS && seen.len() != slots {
+                seen.resize(slots, 0.0);
+            }
+            let keep: &mut [f32] = if slots <= crate::pool::INLINE_SLOTS {
+                &mut seen
+            } else {
+                &mut []
+            };
+            self.seen_ready = self.forward_rows::<true>(x, &mut z, &mut y, &mut nx2, keep);
         } else {
             // No step follows on this layer (frozen, or target-free): no Σx² to hand over.
-            self.forward_rows::<false>(x, &mut z, &mut y, &mut []);
+            self.forward_rows::<false>(x, &mut z, &mut y, &mut [], &mut []);
         }
         self.z = z;
         self.y = y;
         self.nx2 = nx2;
+        self.seen = seen;
     }
 
     /// One application of the rule with input `x` and the local error already in `self.e`; the
@@ -630,11 +685,14 @@ impl Layer {
             params: &params,
             cascade: cascade.as_ref(),
             nx2: &self.nx2,
+            // The inputs the forward pass gathered belong to this `x` only with its Σx².
+            seen: (norms == Norms::FromForward && self.seen_ready).then_some(&self.seen[..]),
         };
         self.arena
             .par_blocks((&mut self.bias[..], &mut self.row_count[..]), |block| {
                 learn_block(block, &inputs)
             });
+        self.seen_ready = false;
         let touched: u64 = self.row_count.iter().map(|&c| c as u64).sum();
         let live = self.arena.n_live();
         self.stats.touched_last = touched;
@@ -797,8 +855,10 @@ mod tests {
             }
             // SAFETY: AVX2 is present (checked above); `x` has 500 entries; every row's 16
             // slots lie inside `w` and `pre` (`at <= slots`).
-            let (got, sq) = unsafe { dot_block_avx2::<true>(&w, &pre, &starts, &x) };
-            let (plain, _) = unsafe { dot_block_avx2::<false>(&w, &pre, &starts, &x) };
+            let (got, sq) =
+                unsafe { dot_block_avx2::<true>(&w, &pre, &starts, &x, std::ptr::null_mut()) };
+            let (plain, _) =
+                unsafe { dot_block_avx2::<false>(&w, &pre, &starts, &x, std::ptr::null_mut()) };
             for r in 0..BLOCK {
                 let a = starts[r];
                 let want = row_dot_scalar(&w[a..a + 16], &pre[a..a + 16], &x);
@@ -851,6 +911,30 @@ mod tests {
             for j in 0..n {
                 let want = crate::rule::sum_of_squares(&layer.arena.pre()[layer.arena.live(j)], &x);
                 assert_eq!(layer.nx2[j].to_bits(), want.to_bits(), "row {j}");
+            }
+            // A layer that runs inline keeps every live slot's input for the step (AVX2
+            // builds); a larger one keeps none.
+            let inline = layer.arena.n_slots() <= crate::pool::INLINE_SLOTS;
+            #[cfg(target_arch = "x86_64")]
+            let avx2 = std::arch::is_x86_feature_detected!("avx2");
+            #[cfg(not(target_arch = "x86_64"))]
+            let avx2 = false;
+            assert_eq!(
+                layer.seen_ready,
+                inline && avx2,
+                "side {side} fan_in {fan_in}"
+            );
+            if layer.seen_ready {
+                for j in 0..n {
+                    for k in layer.arena.live(j) {
+                        let want = x[layer.arena.pre()[k] as usize];
+                        assert_eq!(layer.seen[k].to_bits(), want.to_bits(), "slot {k}");
+                    }
+                }
+                // The step consumes them: the next one needs a forward pass of its own input.
+                layer.e.fill(0.1);
+                layer.apply_step(&x, 0.5, &LearnConfig::default(), Norms::FromForward);
+                assert!(!layer.seen_ready);
             }
         }
     }

@@ -512,6 +512,10 @@ pub struct StepInputs<'a> {
     /// Each row's `Σ_k x[pre[k]]²` of this input (`sum_of_squares`' bits), as the forward
     /// pass of the step computed it.
     pub nx2: &'a [f32],
+    /// Every slot's input `x[pre[k]]` (clamped like the gather), where the forward pass of
+    /// this input kept them (`Layer::seen`): rows of 16 then load their inputs instead of
+    /// gathering them. None: gather.
+    pub seen: Option<&'a [f32]>,
 }
 
 /// Apply one step to every row of a block (`SynapseArena::par_blocks`): involved rows learn
@@ -541,7 +545,7 @@ fn learn_block_any<const AVX2: bool>(block: RowsMut<'_, StepSide<'_>>, s: &StepI
     let params = *s.params;
     // The per-row inputs cut to this block's rows: indexed by the row's place in the block,
     // which the walk keeps below their length, so no row checks bounds.
-    let rows = block.rows();
+    let (rows, starts) = (block.rows(), block.row_starts());
     let s = StepInputs {
         params: &params,
         e: &s.e[rows.clone()],
@@ -555,22 +559,51 @@ fn learn_block_any<const AVX2: bool>(block: RowsMut<'_, StepSide<'_>>, s: &StepI
     // a handful of registers (in one shared loop it was stored and reloaded on every row).
     match s.cascade {
         Some(cp) => block.walk(&CascadeLearner(&s, cp, rows.start)),
-        None => block.walk(&RowLearner::<AVX2>(&s, params.plan(), rows.start)),
+        // Whether the forward pass kept the inputs is decided here, once per block.
+        None if AVX2 && s.seen.is_some() => block.walk(&RowLearner::<AVX2, true>(
+            &s,
+            params.plan(),
+            rows.start,
+            starts,
+        )),
+        None => block.walk(&RowLearner::<AVX2, false>(
+            &s,
+            params.plan(),
+            rows.start,
+            starts,
+        )),
     }
 }
 
 /// One involved row learns (the kernel inline); the others count 0. `AVX2` as in
-/// `learn_block_any`; the inputs are the block's, from its first row (the last field) on.
-struct RowLearner<'a, const AVX2: bool>(&'a StepInputs<'a>, RowPlan<'a>, usize);
+/// `learn_block_any`; the inputs are the block's, from its first row (the third field) on;
+/// the last field is where every row of the layer starts (to find a row's `seen` inputs).
+/// `SEEN`: `StepInputs::seen` is given (and the kernel runs with AVX2).
+struct RowLearner<'a, const AVX2: bool, const SEEN: bool>(
+    &'a StepInputs<'a>,
+    RowPlan<'a>,
+    usize,
+    &'a [usize],
+);
 
-impl<'b, const AVX2: bool> RowStep<(&'b mut f32, &'b mut u32)> for RowLearner<'_, AVX2> {
+impl<'b, const AVX2: bool, const SEEN: bool> RowStep<(&'b mut f32, &'b mut u32)>
+    for RowLearner<'_, AVX2, SEEN>
+{
     #[inline(always)]
     fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
         let (s, k) = (self.0, j - self.2);
         *count = if !s.involved[k] {
             0
         } else {
-            learn_row_any::<AVX2>(&mut row, s.x, s.e[k], bias, s.trace[k], s.nx2[k], self.1)
+            // A row of 16 under AVX2 reads its inputs from the forward pass where it kept them.
+            let seen = match s.seen {
+                Some(all) if SEEN && row.live() == RANK_ROW => {
+                    all.get(self.3[j]..self.3[j] + RANK_ROW)
+                }
+                _ => None,
+            };
+            let (e, trace, nx2) = (s.e[k], s.trace[k], s.nx2[k]);
+            learn_row_any::<AVX2>(&mut row, s.x, e, bias, trace, nx2, seen, self.1)
         };
     }
 }
@@ -605,7 +638,7 @@ fn learn_row_base(
     p: &RuleParams,
 ) -> u32 {
     let nx2 = sum_of_squares(&row.pre[..row.live()], x);
-    learn_row_any::<false>(row, x, e, bias, trace, nx2, p.plan())
+    learn_row_any::<false>(row, x, e, bias, trace, nx2, None, p.plan())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -619,11 +652,12 @@ unsafe fn learn_row_avx2(
     p: &RuleParams,
 ) -> u32 {
     let nx2 = sum_of_squares(&row.pre[..row.live()], x);
-    learn_row_any::<true>(row, x, e, bias, trace, nx2, p.plan())
+    learn_row_any::<true>(row, x, e, bias, trace, nx2, None, p.plan())
 }
 
 /// `AVX2`: called from `learn_row_avx2` (the CPU has AVX2), so the kernel may use it directly.
-/// `nx2`: the row's Σx² (`sum_of_squares`).
+/// `nx2`: the row's Σx² (`sum_of_squares`); `seen`: its 16 inputs, if the forward pass kept
+/// them (`StepInputs::seen`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn learn_row_any<const AVX2: bool>(
@@ -633,6 +667,7 @@ fn learn_row_any<const AVX2: bool>(
     bias: &mut f32,
     trace: f32,
     nx2: f32,
+    seen: Option<&[f32]>,
     plan: RowPlan<'_>,
 ) -> u32 {
     let inp = RowIn {
@@ -640,6 +675,7 @@ fn learn_row_any<const AVX2: bool>(
         e,
         trace,
         nx2,
+        seen,
         plan,
     };
     let n = row.live();
@@ -681,6 +717,7 @@ struct RowIn<'a> {
     e: f32,
     trace: f32,
     nx2: f32,
+    seen: Option<&'a [f32]>,
     plan: RowPlan<'a>,
 }
 
@@ -742,6 +779,7 @@ fn gather(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> us
 fn gather_row<const AVX2: bool>(
     pre: &[u32],
     x: &[f32],
+    seen: Option<&[f32]>,
     e: f32,
     xs: &mut [f32],
     key: &mut [i32],
@@ -755,9 +793,16 @@ fn gather_row<const AVX2: bool>(
         && x.len() <= i32::MAX as usize
     {
         // SAFETY: `AVX2` is true only under `learn_row_avx2` (the CPU has AVX2); the lengths
-        // are checked just above.
-        return unsafe { gather16_avx2(pre, x, e, xs, key) };
+        // are checked just above, and `seen` holds at least 16 where given.
+        return unsafe {
+            match seen {
+                Some(v) if v.len() >= RANK_ROW => gather16_avx2::<true>(pre, x, v, e, xs, key),
+                _ => gather16_avx2::<false>(pre, x, x, e, xs, key),
+            }
+        };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = seen; // kept only by the AVX2 forward pass
     gather(pre, x, e, xs, key)
 }
 
@@ -774,12 +819,21 @@ const BITS_SET: [u8; 256] = {
 };
 
 /// `gather` for a row of 16: two 8-lane gathers instead of 16 loads, the candidate marks in
-/// vector lanes.
-/// Caller: AVX2 present; `pre`, `xs`, `key` hold at least 16, `x` 1 to 2^31 - 1 entries.
+/// vector lanes. `SEEN`: the 16 inputs are already gathered, in `seen` (the forward pass's
+/// `x[pre[k]]`, the same values): two loads instead of the gathers.
+/// Caller: AVX2 present; `pre`, `xs`, `key` hold at least 16, `x` 1 to 2^31 - 1 entries, and
+/// with `SEEN` `seen` at least 16.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn gather16_avx2(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mut [i32]) -> usize {
+unsafe fn gather16_avx2<const SEEN: bool>(
+    pre: &[u32],
+    x: &[f32],
+    seen: &[f32],
+    e: f32,
+    xs: &mut [f32],
+    key: &mut [i32],
+) -> usize {
     use std::arch::x86_64::*;
     // SAFETY (caller): every load and store is of 8 lanes at 0 and 8 within 16 entries; `x` as
     // `gather8` needs it.
@@ -789,7 +843,11 @@ unsafe fn gather16_avx2(pre: &[u32], x: &[f32], e: f32, xs: &mut [f32], key: &mu
         let mut marks = 0u32;
         for h in 0..2 {
             let at = 8 * h;
-            let v = crate::simd::gather8(x, pre, at);
+            let v = if SEEN {
+                _mm256_loadu_ps(seen.as_ptr().add(at))
+            } else {
+                crate::simd::gather8(x, pre, at)
+            };
             _mm256_storeu_ps(xs.as_mut_ptr().add(at), v);
             // Candidate: |e·x| > 0 (false for NaN, as in `gather`); key 0, else -1.
             let a = _mm256_andnot_ps(sign, _mm256_mul_ps(ev, v));
@@ -1134,6 +1192,7 @@ fn kernel<const AVX2: bool>(
         e,
         trace,
         nx2,
+        seen,
         plan,
     } = inp;
     let n = xs.len();
@@ -1153,7 +1212,7 @@ fn kernel<const AVX2: bool>(
     // Slot k is selected iff key[k] >= thr; nothing is, by default.
     let mut thr = i32::MAX;
     let (nx2, nc) = if e != 0.0 {
-        (nx2, gather_row::<AVX2>(&pre[..n], x, e, xs, key))
+        (nx2, gather_row::<AVX2>(&pre[..n], x, seen, e, xs, key))
     } else {
         (0.0, 0) // no candidates; Σx² cannot change the bias's ±0 step
     };
@@ -1708,6 +1767,19 @@ pub(crate) mod tests {
                 params: &p,
                 cascade: None,
                 nx2: &norms,
+                seen: None,
+            };
+            // The inputs as the forward pass keeps them (`Layer::seen`): every slot's
+            // x[pre[k]]; the spare slots hold garbage nothing may read.
+            let seen: Vec<f32> = base
+                .pre()
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| x.get(i as usize).copied().unwrap_or(k as f32 * 1e9))
+                .collect();
+            let with_seen = StepInputs {
+                seen: Some(&seen),
+                ..inputs
             };
             let run = |how: u8| {
                 let mut a = base.clone();
@@ -1723,14 +1795,15 @@ pub(crate) mod tests {
                         };
                     }),
                     1 => a.par_blocks(side, |blk| learn_block_any::<false>(blk, &inputs)),
-                    _ => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
+                    2 => a.par_blocks(side, |blk| learn_block(blk, &inputs)),
+                    _ => a.par_blocks(side, |blk| learn_block(blk, &with_seen)),
                 }
                 (a, bias, count)
             };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let (want, wb, wc) = run(0);
             assert!(wc.iter().any(|&c| c > 0) && wc.contains(&0));
-            for how in [1u8, 2] {
+            for how in [1u8, 2, 3] {
                 let (got, gb, gc) = run(how);
                 let (w, g) = (want.columns(), got.columns());
                 for (u, v) in [
