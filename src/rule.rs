@@ -937,10 +937,11 @@ fn priority<const ROUTE: bool, const EXPAND: bool>(
 }
 
 /// Pass 4: the masked update (step, pull towards the anchor, clip) of slots with
-/// `key >= thr`; returns the bits of the largest selected co-activity.
+/// `key >= thr`; returns the bits of the largest selected co-activity. `AVX2` (only under
+/// `learn_row_avx2`): the masked pass is `update_avx2`, the same values.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn update(
+fn update<const AVX2: bool>(
     p: &RuleParams,
     e: f32,
     inv_norm: f32,
@@ -955,6 +956,16 @@ fn update(
     cons: &[f32],
     anchor: &[f32],
 ) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && !sparse {
+        // SAFETY: `AVX2` is true only under `learn_row_avx2` (the CPU has AVX2). The
+        // slot-skipping pass has no masked stores to avoid; only the masked one is written out.
+        return unsafe {
+            update_avx2(
+                p, e, inv_norm, step, thr, xs, key, weight, short, long, cons, anchor,
+            )
+        };
+    }
     let n = xs.len();
     let (key, weight) = (&key[..n], &mut weight[..n]);
     let (short, long, cons, anchor) = (&short[..n], &long[..n], &cons[..n], &anchor[..n]);
@@ -989,46 +1000,6 @@ fn update(
         max_bits = max_bits.max(a_bits & (m as i32).wrapping_neg());
     }
     max_bits
-}
-
-/// Pass 4 for a row: `update_avx2` for the masked pass when the kernel runs with AVX2, else
-/// `update` — the same values.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn update_row<const AVX2: bool>(
-    p: &RuleParams,
-    e: f32,
-    inv_norm: f32,
-    step: f32,
-    thr: i32,
-    sparse: bool,
-    xs: &[f32],
-    key: &[i32],
-    weight: &mut [f32],
-    short: &[f32],
-    long: &[f32],
-    cons: &[f32],
-    anchor: &[f32],
-) -> i32 {
-    #[cfg(target_arch = "x86_64")]
-    if AVX2 {
-        // The slot-skipping pass has no masked stores to avoid; only the masked one is
-        // written out.
-        if sparse {
-            return update(
-                p, e, inv_norm, step, thr, true, xs, key, weight, short, long, cons, anchor,
-            );
-        }
-        // SAFETY: `AVX2` is true only under `learn_row_avx2` (the CPU has AVX2).
-        return unsafe {
-            update_avx2(
-                p, e, inv_norm, step, thr, xs, key, weight, short, long, cons, anchor,
-            )
-        };
-    }
-    update(
-        p, e, inv_norm, step, thr, sparse, xs, key, weight, short, long, cons, anchor,
-    )
 }
 
 /// `update`'s masked pass in AVX2 lanes, 8 slots at a time (the rest by `update`): the same
@@ -1121,7 +1092,7 @@ unsafe fn update_avx2(
     // The last `n % 8` slots by the slot-skipping pass (the same values): a vectorised
     // remainder would bring the masked stores back.
     let b = body;
-    let max_tail = update(
+    let max_tail = update::<false>(
         p,
         e,
         inv_norm,
@@ -1234,7 +1205,7 @@ fn kernel<const AVX2: bool>(
         let step = p.lr * e / (p.eps + nx2);
         // Below a quarter of the row, skipping slots beats the vectorised masked pass.
         let sparse = 4 * nc <= n;
-        max_bits = update_row::<AVX2>(
+        max_bits = update::<AVX2>(
             p, e, inv_norm, step, thr, sparse, xs, key, weight, short, long, cons, anchor,
         );
     }
@@ -1886,7 +1857,7 @@ pub(crate) mod tests {
         let w0: Vec<f32> = (0..n).map(|k| (k as f32 * 0.7).sin()).collect();
         let (mut wa, mut wb) = (w0.clone(), w0.clone());
         let run = |sparse: bool, w: &mut [f32]| {
-            update(
+            update::<false>(
                 &p, -0.8, 0.4, 0.05, 0, sparse, &xs, &key, w, &short, &long, &cons, &anchor,
             )
         };
@@ -1895,6 +1866,19 @@ pub(crate) mod tests {
         assert!(ma > 0);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&wa), bits(&wb));
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // The masked pass in AVX2 lanes, the same bits.
+            let mut wc = w0.clone();
+            // SAFETY: AVX2 is present (checked just above).
+            let mc = unsafe {
+                update_avx2(
+                    &p, -0.8, 0.4, 0.05, 0, &xs, &key, &mut wc, &short, &long, &cons, &anchor,
+                )
+            };
+            assert_eq!(mc, ma);
+            assert_eq!(bits(&wc), bits(&wa));
+        }
         for k in 0..n {
             assert_eq!(wa[k] != w0[k], key[k] >= 0, "slot {k}");
         }
