@@ -476,31 +476,27 @@ impl Layer {
         seen: &mut [f32],
     ) -> bool {
         let arena = &self.arena;
-        let avx2 = |x: &[f32]| {
-            cfg!(target_arch = "x86_64") && !x.is_empty() && x.len() <= i32::MAX as usize && {
-                #[cfg(target_arch = "x86_64")]
-                let has = std::arch::is_x86_feature_detected!("avx2");
-                #[cfg(not(target_arch = "x86_64"))]
-                let has = false;
-                has
-            }
-        };
+        // Whether the span ran the AVX2 build (the only one that fills `sn`).
         let span =
             |first: usize, zc: &mut [f32], yc: &mut [f32], nc: &mut [f32], sn: &mut [f32]| {
                 #[cfg(target_arch = "x86_64")]
-                if avx2(x) {
+                if !x.is_empty()
+                    && x.len() <= i32::MAX as usize
+                    && std::arch::is_x86_feature_detected!("avx2")
+                {
                     // SAFETY: AVX2 is present; `x` is non-empty with fewer than 2^31 entries, as
                     // the eight-row block needs (`dot_block_avx2`).
-                    return unsafe { self.forward_span_avx2::<NORMS>(first, x, zc, yc, nc, sn) };
+                    unsafe { self.forward_span_avx2::<NORMS>(first, x, zc, yc, nc, sn) };
+                    return true;
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 let _ = sn; // filled only by the AVX2 build
-                self.forward_span::<NORMS, false>(first, x, zc, yc, nc, &mut [])
+                self.forward_span::<NORMS, false>(first, x, zc, yc, nc, &mut []);
+                false
             };
         if arena.n_slots() <= crate::pool::INLINE_SLOTS {
-            let filled = seen.len() == arena.n_slots() && avx2(x);
-            span(0, z, y, nx2, seen);
-            return filled;
+            let keeps = seen.len() == arena.n_slots();
+            return span(0, z, y, nx2, seen) && keeps;
         }
         let rows = arena.n_rows().max(1);
         let per_task = BLOCK * (FORWARD_GRAIN * rows / arena.n_slots().max(1) / BLOCK).max(2);
@@ -509,11 +505,13 @@ impl Layer {
             spans
                 .zip(nx2.par_chunks_mut(per_task))
                 .enumerate()
-                .for_each(|(c, ((zc, yc), nc))| span(c * per_task, zc, yc, nc, &mut []));
+                .for_each(|(c, ((zc, yc), nc))| {
+                    span(c * per_task, zc, yc, nc, &mut []);
+                });
         } else {
-            spans
-                .enumerate()
-                .for_each(|(c, (zc, yc))| span(c * per_task, zc, yc, &mut [], &mut []));
+            spans.enumerate().for_each(|(c, (zc, yc))| {
+                span(c * per_task, zc, yc, &mut [], &mut []);
+            });
         }
         false
     }
@@ -627,10 +625,8 @@ impl Layer {
             // A layer that runs inline hands its step the inputs it gathers (a few KB; a
             // large layer would move 4 more bytes per synapse through memory).
             let slots = self.arena.n_slots();
-            if slots <= crate::pool::INLINE_SLOTS && seen.len() != slots {
-                seen.resize(slots, 0.0);
-            }
             let keep: &mut [f32] = if slots <= crate::pool::INLINE_SLOTS {
+                seen.resize(slots, 0.0); // a no-op but after a structural change
                 &mut seen
             } else {
                 &mut []

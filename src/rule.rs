@@ -558,69 +558,78 @@ fn learn_block_any<const AVX2: bool>(block: RowsMut<'_, StepSide<'_>>, s: &StepI
     // step, so it lives in memory; the usual loop never lets it escape, and the view stays
     // a handful of registers (in one shared loop it was stored and reloaded on every row).
     match s.cascade {
-        Some(cp) => block.walk(&CascadeLearner(&s, cp, rows.start)),
+        Some(cascade) => block.walk(&CascadeLearner {
+            s: &s,
+            cascade,
+            first: rows.start,
+        }),
         // Whether the forward pass kept the inputs is decided here, once per block.
-        None if AVX2 && s.seen.is_some() => block.walk(&RowLearner::<AVX2, true>(
-            &s,
-            params.plan(),
-            rows.start,
+        None if AVX2 && s.seen.is_some() => block.walk(&RowLearner::<AVX2, true> {
+            s: &s,
+            plan: params.plan(),
+            first: rows.start,
             starts,
-        )),
-        None => block.walk(&RowLearner::<AVX2, false>(
-            &s,
-            params.plan(),
-            rows.start,
+        }),
+        None => block.walk(&RowLearner::<AVX2, false> {
+            s: &s,
+            plan: params.plan(),
+            first: rows.start,
             starts,
-        )),
+        }),
     }
 }
 
 /// One involved row learns (the kernel inline); the others count 0. `AVX2` as in
-/// `learn_block_any`; the inputs are the block's, from its first row (the third field) on;
-/// the last field is where every row of the layer starts (to find a row's `seen` inputs).
-/// `SEEN`: `StepInputs::seen` is given (and the kernel runs with AVX2).
-struct RowLearner<'a, const AVX2: bool, const SEEN: bool>(
-    &'a StepInputs<'a>,
-    RowPlan<'a>,
-    usize,
-    &'a [usize],
-);
+/// `learn_block_any`; `SEEN`: `StepInputs::seen` is given (and the kernel runs with AVX2).
+struct RowLearner<'a, const AVX2: bool, const SEEN: bool> {
+    /// The block's inputs, from its first row on.
+    s: &'a StepInputs<'a>,
+    plan: RowPlan<'a>,
+    /// The block's first row (a layer row index).
+    first: usize,
+    /// Where every row of the layer starts (to find a row's `seen` inputs).
+    starts: &'a [usize],
+}
 
 impl<'b, const AVX2: bool, const SEEN: bool> RowStep<(&'b mut f32, &'b mut u32)>
     for RowLearner<'_, AVX2, SEEN>
 {
     #[inline(always)]
     fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
-        let (s, k) = (self.0, j - self.2);
+        let (s, k) = (self.s, j - self.first);
         *count = if !s.involved[k] {
             0
         } else {
             // A row of 16 under AVX2 reads its inputs from the forward pass where it kept them.
             let seen = match s.seen {
                 Some(all) if SEEN && row.live() == RANK_ROW => {
-                    all.get(self.3[j]..self.3[j] + RANK_ROW)
+                    all.get(self.starts[j]..self.starts[j] + RANK_ROW)
                 }
                 _ => None,
             };
             let (e, trace, nx2) = (s.e[k], s.trace[k], s.nx2[k]);
-            learn_row_any::<AVX2>(&mut row, s.x, e, bias, trace, nx2, seen, self.1)
+            learn_row_any::<AVX2>(&mut row, s.x, e, bias, trace, nx2, seen, self.plan)
         };
     }
 }
 
 /// In cascade mode: one involved row learns (`learn_row`), then takes the cascade step. The
 /// inputs as in `RowLearner`.
-struct CascadeLearner<'a>(&'a StepInputs<'a>, &'a CascadeParams, usize);
+struct CascadeLearner<'a> {
+    s: &'a StepInputs<'a>,
+    cascade: &'a CascadeParams,
+    first: usize,
+}
 
 impl<'b> RowStep<(&'b mut f32, &'b mut u32)> for CascadeLearner<'_> {
     #[inline(always)]
     fn row(&self, j: usize, mut row: RowMut<'_>, (bias, count): (&'b mut f32, &'b mut u32)) {
-        let (s, k) = (self.0, j - self.2);
+        let (s, k) = (self.s, j - self.first);
         *count = if !s.involved[k] {
             0
         } else {
             let n = learn_row(&mut row, s.x, s.e[k], bias, s.trace[k], s.params);
-            crate::cascade::step_row(&mut row, self.1);
+            crate::cascade::step_row(&mut row, self.cascade);
             n
         };
     }
