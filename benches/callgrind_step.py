@@ -1,6 +1,6 @@
 """Instructions per synapse of one online learn step, counted by callgrind (not timed).
 
-    python benches/callgrind_step.py [--side 256] [--steps 4] [--budget default|full] [--sparse]
+    python benches/callgrind_step.py [--side 256] [--steps 4] [--budget default|full|min] [--sparse]
     python benches/callgrind_step.py --whole --side 8 --steps 2000   # single-sample learn
 
 
@@ -32,7 +32,13 @@ def workload(side: int, steps: int, budget: str, sparse: bool, predict: bool) ->
 
     lpn.set_num_threads(1)
     n = side * side
-    cfg = lpn.LearnConfig() if budget == "default" else lpn.LearnConfig(budget=1.0, budget_min=1.0)
+    cfg = {
+        "default": lpn.LearnConfig(),
+        "full": lpn.LearnConfig(budget=1.0, budget_min=1.0),
+        # A budget held at its floor: one synapse per row of 16 (quota 1), as after a run of
+        # improving steps.
+        "min": lpn.LearnConfig(budget=0.02, budget_min=0.02, budget_max=0.02),
+    }[budget]
     net = lpn.Network([lpn.LayerSpec(n, n, dims=2, radius=2.5 / side, fan_in=16)], config=cfg,
                       seed=0)
     # The same 8 samples in both runs, cycled: making data per step would count numpy's random
@@ -83,7 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--side", type=int, default=256, help="side² inputs and outputs, fan_in 16")
     ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--budget", choices=("default", "full"), default="default")
+    ap.add_argument("--budget", choices=("default", "full", "min"), default="default")
     ap.add_argument("--sparse", action="store_true", help="5%% of inputs non-zero")
     ap.add_argument("--predict", action="store_true", help="count predict instead of learn")
     ap.add_argument("--whole", action="store_true",

@@ -265,6 +265,9 @@ impl Cut {
 /// candidates (keys >= 0), so `v*` is a candidate's key and every -1 drops out.
 #[inline(always)]
 fn select_short<const AVX2: bool>(key: &mut [i32], quota: usize) -> i32 {
+    if quota == 1 {
+        return select_one::<AVX2>(key);
+    }
     let n = key.len();
     let mut k16 = [-1i32; RANK_ROW];
     k16[..n].copy_from_slice(key);
@@ -285,6 +288,60 @@ fn select_short<const AVX2: bool>(key: &mut [i32], quota: usize) -> i32 {
     }
     key.copy_from_slice(&k16[..n]);
     0
+}
+
+/// Selection of one candidate (`quota` 1: a small budget, or a row with few candidates, as
+/// on sparse input): the best key, the lowest slot among equal ones — what `select_short` and
+/// `cut_by_select` pick for a quota of 1, found by one maximum instead of counting every
+/// pair. The selected slot keeps its key, every other gets -1; returns the threshold (0) that
+/// `key >= thr` then reads. Caller: at least one candidate (key >= 0).
+#[inline(always)]
+fn select_one<const AVX2: bool>(key: &mut [i32]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && key.len() == RANK_ROW {
+        // SAFETY: `AVX2` is true only under `learn_row_avx2` (the CPU has AVX2); 16 keys.
+        unsafe { select_one16_avx2(key) };
+        return 0;
+    }
+    let best = key.iter().copied().fold(-1, i32::max);
+    let at = key.iter().position(|&k| k == best).unwrap_or(0);
+    for (i, k) in key.iter_mut().enumerate() {
+        *k |= -((i != at) as i32);
+    }
+    0
+}
+
+/// `select_one` for a row of 16 in vector lanes: the maximum by three shuffles, its first
+/// slot from one mask. Caller: AVX2 present, `key` holds 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn select_one16_avx2(key: &mut [i32]) {
+    use std::arch::x86_64::*;
+    // SAFETY (caller): 8-lane loads and stores at lanes 0 and 8 of 16 keys.
+    unsafe {
+        let kp = key.as_mut_ptr() as *mut __m256i;
+        let (k0, k1) = (_mm256_loadu_si256(kp), _mm256_loadu_si256(kp.add(1)));
+        // The maximum in every lane: halves, then pairs of pairs, then pairs.
+        let m = _mm256_max_epi32(k0, k1);
+        let m = _mm256_max_epi32(m, _mm256_permute2x128_si256::<0x01>(m, m));
+        let m = _mm256_max_epi32(m, _mm256_shuffle_epi32::<0b01_00_11_10>(m));
+        let m = _mm256_max_epi32(m, _mm256_shuffle_epi32::<0b10_11_00_01>(m));
+        let eq = |k| _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, m))) as u32;
+        // Not 0: the maximum is one of the keys.
+        let at = (eq(k0) | eq(k1) << 8).trailing_zeros() as i32;
+        let all = _mm256_set1_epi32(-1);
+        let keep = |k, first| {
+            let slot = _mm256_add_epi32(
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                _mm256_set1_epi32(first),
+            );
+            let other = _mm256_xor_si256(_mm256_cmpeq_epi32(slot, _mm256_set1_epi32(at)), all);
+            _mm256_or_si256(k, other)
+        };
+        _mm256_storeu_si256(kp, keep(k0, 0));
+        _mm256_storeu_si256(kp.add(1), keep(k1, 8));
+    }
 }
 
 /// The usual case of `select_short`: count the keys above each slot into `above`; if exactly
@@ -1212,8 +1269,10 @@ fn kernel<const AVX2: bool>(
         };
         selected = q as u32;
         let step = p.lr * e / (p.eps + nx2);
-        // Below a quarter of the row, skipping slots beats the vectorised masked pass.
-        let sparse = 4 * nc <= n;
+        // Below a quarter of the row, skipping slots beats the vectorised masked pass — except
+        // on a row of 16 under AVX2, where the masked pass is two vectors and the skipping
+        // loop's test per slot mispredicts.
+        let sparse = 4 * nc <= n && !(AVX2 && n == RANK_ROW);
         max_bits = update::<AVX2>(
             p, e, inv_norm, step, thr, sparse, xs, key, weight, short, long, cons, anchor,
         );
@@ -1509,6 +1568,19 @@ pub(crate) mod tests {
                     let thr = cut.apply(&mut kk);
                     let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
                     assert_eq!(got, want, "n {n} quota {q} keys {key:?} cut {cut:?}");
+                    if q == 1 {
+                        // The one-candidate selection: the same pick, the others dropped.
+                        let mut kk = key.clone();
+                        let thr = select_one::<false>(&mut kk);
+                        let got: Vec<bool> = kk.iter().map(|&v| v >= thr).collect();
+                        assert_eq!(got, want, "one: n {n} keys {key:?}");
+                        #[cfg(target_arch = "x86_64")]
+                        if std::arch::is_x86_feature_detected!("avx2") {
+                            let mut k2 = key.clone();
+                            let thr = select_one::<true>(&mut k2);
+                            assert_eq!((k2, thr), (kk, 0), "one avx2: n {n} keys {key:?}");
+                        }
+                    }
                     if n <= RANK_ROW {
                         let mut kk = key.clone();
                         let thr = select_short::<false>(&mut kk, q);
@@ -1595,11 +1667,14 @@ pub(crate) mod tests {
             // Variants: expanding or not; the step scaled by the trails or not; weights
             // that clip (small w_max), with a NaN and infinities among them (the vector
             // clamp must keep a NaN as `clamp` does).
-            for (expanding, scaled, odd) in [
-                (false, true, false),
-                (true, true, false),
-                (false, false, true),
-                (true, false, true),
+            // And a budget at its floor: a quota of 1 (`select_one`) on every row.
+            for (expanding, scaled, odd, budget) in [
+                (false, true, false, 0.3),
+                (true, true, false, 0.3),
+                (false, false, true, 0.3),
+                (true, false, true, 0.3),
+                (false, true, false, 0.02),
+                (true, false, true, 0.02),
             ] {
                 let pre: Vec<u32> = (0..n as u32).map(|k| k + (k * 7) % 3).collect();
                 let mut a = Row::new(pre, (0..n).map(|_| next() - 0.5).collect());
@@ -1620,7 +1695,7 @@ pub(crate) mod tests {
                 let mut b = Row::new(a.pre.clone(), a.w.clone());
                 (b.s, b.l, b.c, b.a) = (a.s.clone(), a.l.clone(), a.c.clone(), a.a.clone());
                 let p = RuleParams {
-                    budget: 0.3,
+                    budget,
                     expanding,
                     mean_trace: 0.5,
                     kappa_long: 0.5,
@@ -1644,9 +1719,16 @@ pub(crate) mod tests {
                 if n >= 5 && dense {
                     assert!(na > 0 && (na as usize) < n, "n {n}: a real selection");
                 }
+                if dense && budget < 0.05 && !expanding && (5..=40).contains(&n) {
+                    assert_eq!(na, 1, "n {n}: one synapse");
+                }
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 for (u, v) in [(&a.w, &b.w), (&a.s, &b.s), (&a.l, &b.l), (&a.c, &b.c)] {
-                    assert_eq!(bits(u), bits(v), "n {n} {expanding} {scaled} {odd}");
+                    assert_eq!(
+                        bits(u),
+                        bits(v),
+                        "n {n} {expanding} {scaled} {odd} {budget}"
+                    );
                 }
                 assert_eq!(ba.to_bits(), bb.to_bits());
             }
